@@ -1,0 +1,499 @@
+//! Typed configuration, read from environment variables only.
+//!
+//! [`VARS`] is the one list of every variable plaza reads: `--help`, `.env.example` (checked by a test) and the
+//! parser below all come from it, so documentation cannot drift from behaviour. Loading never touches the
+//! network or the filesystem; it only parses. A bad value is a [`ConfigError`] naming the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One environment variable plaza reads.
+#[derive(Debug, Clone, Copy)]
+pub struct VarSpec {
+    /// Variable name, e.g. `REDIS_URL`.
+    pub name: &'static str,
+    /// Default used when the variable is unset or empty; `None` means "unset" is meaningful on its own.
+    pub default: Option<&'static str>,
+    /// Example value written (commented out) into `.env.example` when there is no default.
+    pub example: &'static str,
+    /// One-line description shown in `--help` and `.env.example`.
+    pub doc: &'static str,
+}
+
+/// Every environment variable plaza reads, in the order they are documented.
+pub const VARS: &[VarSpec] = &[
+    VarSpec {
+        name: "PLAZA_MODE",
+        default: Some("all"),
+        example: "",
+        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors (same as --mode).",
+    },
+    VarSpec {
+        name: "LISTEN_ADDR",
+        default: Some("127.0.0.1:3000"),
+        example: "",
+        doc: "Address the HTTP API listens on (use 0.0.0.0:3000 in a container).",
+    },
+    VarSpec {
+        name: "API_BASE_PATH",
+        default: Some("/api"),
+        example: "",
+        doc: "Path prefix of the deconf API routes; set it empty (or /) behind a prefix-stripping proxy.",
+    },
+    VarSpec {
+        name: "DATABASE_URL",
+        default: Some("sqlite://./data/plaza.db"),
+        example: "",
+        doc: "postgres://user:pass@host/db for Postgres, or sqlite://path for the embedded SQLite file.",
+    },
+    VarSpec {
+        name: "DATABASE_MAX_CONNECTIONS",
+        default: Some("10"),
+        example: "",
+        doc: "Size of the database connection pool of one process.",
+    },
+    VarSpec {
+        name: "REDIS_URL",
+        default: None,
+        example: "redis://127.0.0.1:6379",
+        doc: "Redis >= 7 used as cache and broker; unset runs the in-memory cache (one process only).",
+    },
+    VarSpec {
+        name: "REDIS_PREFIX",
+        default: Some("plaza:"),
+        example: "",
+        doc: "Prefix of every Redis key and channel, so several deployments can share one Redis.",
+    },
+    VarSpec {
+        name: "LOG_FORMAT",
+        default: Some("pretty"),
+        example: "",
+        doc: "pretty (human, for development) or json (one object per line, for production).",
+    },
+    VarSpec {
+        name: "RUST_LOG",
+        default: Some("info"),
+        example: "",
+        doc: "Log filter in tracing-subscriber EnvFilter syntax, e.g. info,plaza=debug.",
+    },
+    VarSpec {
+        name: "SHUTDOWN_GRACE_SECONDS",
+        default: Some("10"),
+        example: "",
+        doc: "On SIGTERM/SIGINT, how long in-flight requests may take to finish before they are dropped.",
+    },
+    VarSpec {
+        name: "MAX_BODY_BYTES",
+        default: Some("262144"),
+        example: "",
+        doc: "Largest request body accepted; larger bodies get 413 in the JSON error envelope.",
+    },
+    VarSpec {
+        name: "READINESS_TIMEOUT_MS",
+        default: Some("1500"),
+        example: "",
+        doc: "How long /readyz waits for Redis and the database before it answers 503.",
+    },
+];
+
+/// A variable that is missing or has an invalid value. Printed as one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid environment variable {var}: {reason}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+/// Which database engine a [`DatabaseUrl`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// PostgreSQL >= 14 (the large tiers).
+    Postgres,
+    /// An SQLite file (the embedded tier).
+    Sqlite,
+}
+
+/// A validated database URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    /// The engine this URL selects.
+    pub kind: DatabaseKind,
+    url: String,
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres://…`, `postgresql://…` or `sqlite:…`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let kind = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            url.parse::<sqlx::postgres::PgConnectOptions>()
+                .map_err(|e| e.to_string())?;
+            DatabaseKind::Postgres
+        } else if url.starts_with("sqlite:") {
+            url.parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .map_err(|e| e.to_string())?;
+            DatabaseKind::Sqlite
+        } else {
+            return Err("expected a postgres://… or sqlite://… URL".into());
+        };
+        Ok(Self {
+            kind,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The URL itself. It may hold a password: never log it, log [`DatabaseUrl::redacted`].
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with any password replaced by `***`, safe for logs.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// For SQLite URLs, the database file's path (`None` for in-memory databases and Postgres).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.kind != DatabaseKind::Sqlite {
+            return None;
+        }
+        let rest = self
+            .url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host…` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// A secret string (a URL with credentials, a token): its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used, never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole typed configuration of one plaza process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PLAZA_MODE`: the process role, as text (the server crate parses it into its `Mode`).
+    pub mode: String,
+    /// `LISTEN_ADDR`: where the HTTP API listens.
+    pub listen_addr: SocketAddr,
+    /// `API_BASE_PATH`: prefix of the deconf routes, normalised to `""` or `/segment…` without a trailing slash.
+    pub api_base_path: String,
+    /// `DATABASE_URL`: Postgres or SQLite.
+    pub database_url: DatabaseUrl,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size.
+    pub database_max_connections: u32,
+    /// `REDIS_URL`: `None` selects the in-memory cache.
+    pub redis_url: Option<Secret>,
+    /// `REDIS_PREFIX`: prefix of every cache key and channel.
+    pub redis_prefix: String,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+    /// `SHUTDOWN_GRACE_SECONDS`.
+    pub shutdown_grace: Duration,
+    /// `MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// `READINESS_TIMEOUT_MS`.
+    pub readiness_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        Ok(Self {
+            mode: vars.text("PLAZA_MODE")?,
+            listen_addr: vars.parse("LISTEN_ADDR", |v| {
+                v.parse::<SocketAddr>().map_err(|e| e.to_string())
+            })?,
+            api_base_path: normalise_base_path(&vars.text_keeping_empty("API_BASE_PATH")?)
+                .map_err(|reason| ConfigError {
+                    var: "API_BASE_PATH",
+                    reason,
+                })?,
+            database_url: vars.parse("DATABASE_URL", DatabaseUrl::parse)?,
+            database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", positive::<u32>)?,
+            redis_url: vars.optional("REDIS_URL", |v| {
+                if v.starts_with("redis://")
+                    || v.starts_with("rediss://")
+                    || v.starts_with("redis+unix://")
+                {
+                    Ok(Secret::new(v))
+                } else {
+                    Err("expected a redis://… or rediss://… URL".into())
+                }
+            })?,
+            redis_prefix: vars.text("REDIS_PREFIX")?,
+            log_format: vars.parse("LOG_FORMAT", |v| match v {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected pretty or json".into()),
+            })?,
+            log_filter: vars.text("RUST_LOG")?,
+            shutdown_grace: Duration::from_secs(vars.parse("SHUTDOWN_GRACE_SECONDS", |v| {
+                v.parse::<u64>().map_err(|e| e.to_string())
+            })?),
+            max_body_bytes: vars.parse("MAX_BODY_BYTES", positive::<usize>)?,
+            readiness_timeout: Duration::from_millis(
+                vars.parse("READINESS_TIMEOUT_MS", positive::<u64>)?,
+            ),
+        })
+    }
+
+    /// True when this process runs without external services (SQLite and the in-memory cache).
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.kind == DatabaseKind::Sqlite && self.redis_url.is_none()
+    }
+}
+
+/// Typed access to variables with the defaults of [`VARS`].
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn raw(&self, name: &'static str) -> Option<String> {
+        let spec = VARS.iter().find(|v| v.name == name);
+        debug_assert!(spec.is_some(), "{name} is read but missing from VARS");
+        let value = (self.0)(name).filter(|v| !v.trim().is_empty());
+        value.or_else(|| spec.and_then(|s| s.default).map(str::to_owned))
+    }
+
+    /// Like [`Vars::text`], but a variable set to the empty string keeps that value instead of the default.
+    fn text_keeping_empty(&self, name: &'static str) -> Result<String, ConfigError> {
+        match (self.0)(name) {
+            Some(value) if value.trim().is_empty() => Ok(String::new()),
+            _ => self.text(name),
+        }
+    }
+
+    fn text(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.raw(name).ok_or(ConfigError {
+            var: name,
+            reason: "is not set".into(),
+        })
+    }
+
+    fn parse<T>(
+        &self,
+        name: &'static str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let value = self.text(name)?;
+        f(value.trim()).map_err(|reason| ConfigError { var: name, reason })
+    }
+
+    fn optional<T>(
+        &self,
+        name: &'static str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(value) => f(value.trim())
+                .map(Some)
+                .map_err(|reason| ConfigError { var: name, reason }),
+        }
+    }
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(v: &str) -> Result<T, String> {
+    match v.parse::<T>() {
+        Ok(n) if n > T::default() => Ok(n),
+        _ => Err(format!("expected a positive whole number, got {v:?}")),
+    }
+}
+
+fn normalise_base_path(v: &str) -> Result<String, String> {
+    let trimmed = v.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_whitespace() || c == '?' || c == '#')
+    {
+        return Err("expected a URL path such as /api".into());
+    }
+    Ok(format!("/{trimmed}"))
+}
+
+/// Renders `.env.example` from [`VARS`]: every variable, commented out, with its default or an example.
+pub fn env_example() -> String {
+    let mut out = String::from(
+        "# plaza configuration: every environment variable it reads.\n\
+         # Generated by `plaza env-example`; a test fails when this file and the code disagree.\n",
+    );
+    for var in VARS {
+        out.push_str(&format!("\n# {}\n", var.doc));
+        match var.default {
+            Some(default) => out.push_str(&format!("# {}={}\n", var.name, default)),
+            None => out.push_str(&format!("# {}={}\n", var.name, var.example)),
+        }
+    }
+    out
+}
+
+/// Renders the variable list for `--help`.
+pub fn env_help() -> String {
+    let mut out = String::from("Environment variables:\n");
+    for var in VARS {
+        let default = var
+            .default
+            .map(|d| format!(" [default: {d}]"))
+            .unwrap_or_default();
+        out.push_str(&format!("  {:<26} {}{}\n", var.name, var.doc, default));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_selects_the_embedded_tier() {
+        let config = load(&[]).expect("defaults are valid");
+        assert!(config.is_embedded());
+        assert_eq!(config.api_base_path, "/api");
+        assert_eq!(config.listen_addr.port(), 3000);
+        assert_eq!(
+            config.database_url.sqlite_path(),
+            Some(PathBuf::from("./data/plaza.db"))
+        );
+    }
+
+    #[test]
+    fn nonsense_database_url_names_the_variable() {
+        let err = load(&[("DATABASE_URL", "nonsense")]).expect_err("must fail");
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn redis_url_must_be_a_redis_url() {
+        let err = load(&[("REDIS_URL", "http://x")]).expect_err("must fail");
+        assert_eq!(err.var, "REDIS_URL");
+    }
+
+    #[test]
+    fn base_path_is_normalised() {
+        assert_eq!(
+            load(&[("API_BASE_PATH", "api/")])
+                .expect("valid")
+                .api_base_path,
+            "/api"
+        );
+        assert_eq!(
+            load(&[("API_BASE_PATH", "/")])
+                .expect("valid")
+                .api_base_path,
+            ""
+        );
+        assert_eq!(
+            load(&[("API_BASE_PATH", "")]).expect("valid").api_base_path,
+            ""
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_shown_by_debug() {
+        let config = load(&[
+            ("REDIS_URL", "redis://:hunter2@localhost"),
+            ("DATABASE_URL", "postgres://u:hunter2@localhost/db"),
+        ])
+        .expect("valid");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn the_parser_reads_exactly_the_documented_variables() {
+        let read = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|k| {
+            read.borrow_mut().push(k.to_owned());
+            None
+        })
+        .expect("defaults are valid");
+        let mut read = read.into_inner();
+        read.sort();
+        read.dedup();
+        let mut documented: Vec<String> = VARS.iter().map(|v| v.name.to_owned()).collect();
+        documented.sort();
+        assert_eq!(read, documented);
+    }
+
+    #[test]
+    fn every_variable_has_a_doc_and_a_default_or_example() {
+        for var in VARS {
+            assert!(!var.doc.is_empty(), "{} has no doc", var.name);
+            assert!(
+                var.default.is_some() || !var.example.is_empty(),
+                "{} has no default or example",
+                var.name
+            );
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The database: Postgres for the large tiers, SQLite for the embedded one, behind one [`Db`] handle.
+//!
+//! Queries (in `crate::queries`) are free functions taking `&Db`; [`on_db!`](crate::on_db) runs one body against
+//! whichever pool this is, so a query written once in portable SQL serves both engines. Migrations live in
+//! `migrations/<engine>/` and are embedded in the binary; only `plaza --mode migrate` (and `all` on the embedded
+//! tier) applies them.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::config::{DatabaseKind, DatabaseUrl};
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// A connection pool on Postgres or SQLite. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite (embedded tier).
+    Sqlite(SqlitePool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$db`; the body is compiled once per engine.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Opens a pool. Postgres connects lazily (a database that is down makes `/readyz` fail, not start-up);
+    /// SQLite creates the file and its folder if missing and fails at once when it cannot.
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self, sqlx::Error> {
+        match url.kind {
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url.expose())?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(3))
+                    .connect_lazy_with(options);
+                Ok(Self::Postgres(pool))
+            }
+            DatabaseKind::Sqlite => {
+                let path = url.sqlite_path();
+                let dir = path.as_deref().and_then(std::path::Path::parent);
+                if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let options = SqliteConnectOptions::from_str(url.expose())?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(3))
+                    .connect_with(options)
+                    .await?;
+                Ok(Self::Sqlite(pool))
+            }
+        }
+    }
+
+    /// Which engine this is.
+    pub fn kind(&self) -> DatabaseKind {
+        match self {
+            Self::Postgres(_) => DatabaseKind::Postgres,
+            Self::Sqlite(_) => DatabaseKind::Sqlite,
+        }
+    }
+
+    /// Applies pending migrations. On Postgres concurrent runs are serialised by an advisory lock (sqlx's
+    /// migrator takes one), so several `migrate` Jobs or pods starting together are safe. Fails on any error.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+    }
+
+    /// The migrations embedded for this engine (`version`, `description`), for reporting.
+    pub fn migrations(&self) -> Vec<(i64, String)> {
+        let migrator = match self {
+            Self::Postgres(_) => &POSTGRES_MIGRATIONS,
+            Self::Sqlite(_) => &SQLITE_MIGRATIONS,
+        };
+        migrator
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
+    }
+
+    /// Checks the database answers `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}

@@ -1,0 +1,13 @@
+//! plaza-core: what every part of plaza shares — configuration, the error type, the domain model, storage
+//! (cache + database) and queries. It must never depend on actix-web, socketioxide or clap (checked in CI).
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod queries;
+
+pub use cache::Cache;
+pub use config::Config;
+pub use db::Db;
+pub use error::ApiError;

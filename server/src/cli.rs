@@ -1,0 +1,64 @@
+//! The command line: `plaza [--mode MODE] [COMMAND]`. Modes pick the process role; commands are dev utilities.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The role of a plaza process (`--mode`, or `PLAZA_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// HTTP API, live server and an in-process scheduler in one process (one machine, development).
+    All,
+    /// The actix-web HTTP API only.
+    Api,
+    /// The socket.io live server only.
+    Live,
+    /// Apply database migrations, then exit.
+    Migrate,
+    /// Import the schedule from Pretalx once, then exit.
+    FetchSchedule,
+    /// Sync ticket holders from Tito once, then exit.
+    FetchUsers,
+    /// Import content (settings, pages, emails) from git once, then exit.
+    FetchContent,
+    /// Record the cluster's visitor count into `logs`, then exit.
+    LogVisitors,
+}
+
+impl Mode {
+    /// The mode's name as written on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Parses a `PLAZA_MODE` value.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        <Self as ValueEnum>::from_str(value.trim(), true).map_err(|_| {
+            let names: Vec<String> = Self::value_variants().iter().map(|m| m.name()).collect();
+            format!(
+                "unknown mode {value:?}; expected one of {}",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+/// plaza: a virtual-conference backend — schedule, magic-link login, My Schedule, content and live features.
+#[derive(Debug, Parser)]
+#[command(name = "plaza", version, about, after_help = plaza_core::config::env_help())]
+pub struct Cli {
+    /// Process role; overrides PLAZA_MODE.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+
+    /// A development or maintenance command instead of a mode.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Utilities that run instead of a mode.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print `.env.example`, generated from the configuration table.
+    EnvExample,
+}

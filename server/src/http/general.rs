@@ -1,0 +1,17 @@
+//! General routes of the deconf API: `GET /` (name and version), as the reference answers it.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+/// Registers the general routes under the API base path.
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["", "/"]).get(get_index));
+}
+
+/// `{message: "ok", pkg: {name, version}}`.
+async fn get_index() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "message": "ok",
+        "pkg": { "name": "plaza", "version": env!("CARGO_PKG_VERSION") },
+    }))
+}

@@ -1,0 +1,32 @@
+//! The actix-web HTTP API: routes, body limits and middleware pieces; `startup` assembles them into the `App`.
+//!
+//! Routes live one resource per module, each exposing `config(cfg)`. Operations endpoints (`/healthz`, `/readyz`,
+//! `/metrics`) are at the root; the deconf API is under `API_BASE_PATH`.
+
+pub mod error;
+mod general;
+pub mod observe;
+mod ops;
+
+use actix_web::web;
+
+pub use self::error::HttpError;
+use crate::state::AppState;
+
+/// Registers state, body limits and every route on an actix `ServiceConfig`.
+pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let state = state.clone();
+    move |cfg| {
+        let limit = state.config.max_body_bytes;
+        let base = state.config.api_base_path.clone();
+        cfg.app_data(web::Data::new(state))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PayloadConfig::new(limit))
+            .configure(ops::config)
+            .service(web::scope(&base).configure(general::config));
+    }
+}

@@ -1,0 +1,59 @@
+//! The `plaza` binary: parse the command line and configuration, then run the chosen mode or command.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage (one line naming the problem).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use plaza_core::Config;
+use plaza_server::cli::{Cli, Command, Mode};
+use plaza_server::{modes, shutdown, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::EnvExample) = cli.command {
+        print!("{}", plaza_core::config::env_example());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("plaza: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = match cli
+        .mode
+        .map(Ok)
+        .unwrap_or_else(|| Mode::parse(&config.mode))
+    {
+        Ok(mode) => mode,
+        Err(reason) => {
+            eprintln!("plaza: invalid environment variable PLAZA_MODE: {reason}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logs(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("plaza: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        let shutdown = shutdown::on_signal();
+        modes::run(mode, config, shutdown).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "plaza failed");
+            eprintln!("plaza: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

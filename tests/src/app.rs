@@ -1,0 +1,136 @@
+//! `spawn_app`: the real HTTP API on port 0 over isolated storage, with a generic JSON client.
+
+use std::collections::HashMap;
+
+use plaza_core::Config;
+use plaza_server::{AppState, Application};
+
+use crate::storage::{Backend, TestCache, TestDb};
+
+/// A running plaza API for one test. Stops when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The state the app runs with (tests reach storage through it).
+    pub state: AppState,
+    /// HTTP client (no redirects followed, so redirects can be asserted).
+    pub client: reqwest::Client,
+    server: actix_web::dev::ServerHandle,
+    _db: TestDb,
+    _cache: TestCache,
+}
+
+/// Starts the API on `backend` with extra environment `vars` (on top of test defaults).
+pub async fn spawn_app(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
+    crate::init_test_logs();
+    let db = TestDb::new(backend).await;
+    let cache = TestCache::new(backend);
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("LISTEN_ADDR".into(), "127.0.0.1:0".into()),
+        ("DATABASE_URL".into(), db.url.expose().to_owned()),
+        ("REDIS_PREFIX".into(), cache.prefix.clone()),
+        ("SHUTDOWN_GRACE_SECONDS".into(), "1".into()),
+    ]);
+    if let Some(url) = &cache.redis_url {
+        env.insert("REDIS_URL".into(), url.expose().to_owned());
+    }
+    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration is valid");
+    // Built from the final configuration, so a test's own REDIS_URL (a closed port, a private server) is used.
+    let app_cache = plaza_core::Cache::connect(config.redis_url.as_ref(), &config.redis_prefix)
+        .expect("cache URL");
+    let state = AppState::new(config, app_cache, db.db.clone());
+    spawn_with_state(state, db, cache)
+}
+
+/// Starts the API with `state` as it is (storage owned by the caller); returns its address and stop handle.
+pub fn start(state: AppState) -> (String, actix_web::dev::ServerHandle) {
+    let app = Application::build(state).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    (address, server)
+}
+
+fn spawn_with_state(state: AppState, db: TestDb, cache: TestCache) -> TestApp {
+    let (address, server) = start(state.clone());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client builds");
+    TestApp {
+        address,
+        state,
+        client,
+        server,
+        _db: db,
+        _cache: cache,
+    }
+}
+
+impl TestApp {
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
+    /// `method path` with a raw body and content type.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request is sent")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { server.stop(false).await });
+        }
+    }
+}
+
+/// Reads a response as JSON, asserting it is JSON.
+pub async fn json_body(response: reqwest::Response) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "expected JSON, got {content_type:?}"
+    );
+    response.json().await.expect("body is JSON")
+}

@@ -1,0 +1,90 @@
+//! plaza-tests: helpers for the black-box suite — real Redis and Postgres with per-test isolation, SQLite files,
+//! the memory cache, a private `redis-server` for outage tests, and `spawn_app` starting the real HTTP API on
+//! port 0.
+//!
+//! Services come from `TEST_DATABASE_URL` (default `postgres://postgres:postgres@127.0.0.1:5432/postgres`) and
+//! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `scripts/test` makes sure they run. `TEST_LOG=1` shows logs.
+
+pub mod app;
+pub mod redis_server;
+pub mod storage;
+
+pub use app::{TestApp, spawn_app};
+pub use storage::{Backend, TestCache, TestDb};
+
+/// Defines each test once per storage backend: `mod name { real, embedded }`, each receiving its [`Backend`].
+///
+/// ```ignore
+/// for_each_backend! {
+///     async fn lock_is_exclusive(backend: Backend) { /* … */ }
+/// }
+/// ```
+#[macro_export]
+macro_rules! for_each_backend {
+    ($( $(#[$meta:meta])* async fn $name:ident($arg:ident : Backend) $body:block )*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($arg: $crate::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn real() {
+                    run($crate::Backend::Real).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded() {
+                    run($crate::Backend::Embedded).await
+                }
+            }
+        )*
+    };
+}
+
+/// The `plaza` binary of this build (`scripts/test` builds it before the suite).
+pub fn plaza_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target directory");
+    let bin = dir.join("plaza");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p plaza` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Polls `probe` every 50 ms until it returns true or `within` passes; returns how long it took.
+pub async fn eventually<F, Fut>(
+    within: std::time::Duration,
+    mut probe: F,
+) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if probe().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Installs a log subscriber when `TEST_LOG` is set (once per process).
+pub fn init_test_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,sqlx=warn")
+            .with_test_writer()
+            .try_init();
+    }
+}

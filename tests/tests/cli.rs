@@ -1,0 +1,138 @@
+//! The `plaza` binary as an operator meets it: help, configuration errors, modes, migrate, `.env.example`.
+
+use std::process::{Command, Output};
+
+use plaza_tests::{Backend, TestDb, plaza_bin};
+
+/// Runs plaza with a clean environment plus `vars`.
+fn plaza(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(plaza_bin());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("plaza runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_every_mode_and_every_variable() {
+    let output = plaza(&["--help"], &[]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for mode in [
+        "all",
+        "api",
+        "live",
+        "migrate",
+        "fetch-schedule",
+        "fetch-users",
+        "fetch-content",
+        "log-visitors",
+    ] {
+        assert!(
+            text.contains(mode),
+            "mode {mode} missing from --help:\n{text}"
+        );
+    }
+    for var in plaza_core::config::VARS {
+        assert!(
+            text.contains(var.name),
+            "{} missing from --help:\n{text}",
+            var.name
+        );
+    }
+}
+
+#[test]
+fn a_nonsense_database_url_exits_2_naming_the_variable() {
+    let output = plaza(&["--mode", "api"], &[("DATABASE_URL", "nonsense")]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn an_unknown_mode_in_the_environment_exits_2_naming_it() {
+    let output = plaza(&[], &[("PLAZA_MODE", "party")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("PLAZA_MODE"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn modes_not_built_yet_fail_with_a_clear_message_not_a_panic() {
+    let output = plaza(&["--mode", "log-visitors"], &[("RUST_LOG", "off")]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("mode `log-visitors` is not implemented yet"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn env_example_is_generated_from_the_configuration_table_and_in_sync() {
+    let output = plaza(&["env-example"], &[]);
+    assert!(output.status.success());
+    let generated = String::from_utf8_lossy(&output.stdout);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example"))
+            .expect(".env.example exists at the repository root");
+    assert_eq!(
+        committed, generated,
+        ".env.example is stale: run `plaza env-example > .env.example`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_mode_brings_a_fresh_postgres_database_up_to_date() {
+    let t = TestDb::unmigrated(Backend::Real).await;
+    let output = plaza(
+        &["--mode", "migrate"],
+        &[("DATABASE_URL", t.url.expose()), ("RUST_LOG", "off")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("initial"));
+    let tables: i64 = match &t.db {
+        plaza_core::Db::Postgres(pool) => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public' \
+             AND table_name IN ('attendees', 'attendance', 'logs', 'schedule_versions')",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("count tables"),
+        plaza_core::Db::Sqlite(_) => unreachable!("a Postgres test database"),
+    };
+    assert_eq!(tables, 4);
+}
+
+#[test]
+fn migrate_mode_fails_loudly_when_postgres_is_unreachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/nothing");
+    let output = plaza(
+        &["--mode", "migrate"],
+        &[("DATABASE_URL", &url), ("RUST_LOG", "off")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("migration failed"),
+        "{}",
+        stderr(&output)
+    );
+}

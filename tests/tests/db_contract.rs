@@ -1,0 +1,156 @@
+//! The database contract: Postgres and SQLite apply the same schema and answer the same queries the same way.
+
+use plaza_core::queries::{logs, schedule_versions};
+use plaza_core::{Db, on_db};
+use plaza_tests::{Backend, TestDb, for_each_backend};
+use serde_json::json;
+
+async fn insert_attendee(db: &Db, name: &str, email: &str) -> Result<i32, sqlx::Error> {
+    const SQL: &str = "INSERT INTO attendees (name, email) VALUES ($1, $2) RETURNING id";
+    on_db!(db, pool => sqlx::query_scalar::<_, i32>(SQL).bind(name).bind(email).fetch_one(pool).await)
+}
+
+async fn attend(db: &Db, attendee: i32, session: &str) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO attendance (attendee, session) VALUES ($1, $2)";
+    on_db!(db, pool => sqlx::query(SQL).bind(attendee).bind(session).execute(pool).await.map(drop))
+}
+
+async fn count(db: &Db, sql: &'static str) -> i64 {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.expect("count query"))
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+for_each_backend! {
+    async fn migrations_are_idempotent(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        t.db.migrate().await.expect("second run is a no-op");
+        assert_eq!(count(&t.db, "SELECT COUNT(*) FROM attendees").await, 0);
+        assert!(!t.db.migrations().is_empty());
+    }
+
+    async fn an_email_has_one_attendee_row(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        insert_attendee(&t.db, "Ada", "ada@example.org").await.expect("first insert");
+        let err = insert_attendee(&t.db, "Ada again", "ada@example.org").await.expect_err("duplicate email");
+        assert!(is_unique_violation(&err), "{err:?}");
+    }
+
+    async fn long_and_non_ascii_names_fit(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        let name = "Zoë Ñandú-Øresund ".repeat(10);
+        assert!(name.chars().count() > 50);
+        insert_attendee(&t.db, &name, "zoë@exämple.org").await.expect("long non-ASCII name is stored");
+    }
+
+    async fn attending_twice_is_refused_by_the_unique_pair(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        let id = insert_attendee(&t.db, "Grace", "grace@example.org").await.expect("attendee");
+        attend(&t.db, id, "ABC123-1").await.expect("first attend");
+        let err = attend(&t.db, id, "ABC123-1").await.expect_err("second attend");
+        assert!(is_unique_violation(&err), "{err:?}");
+        attend(&t.db, id, "XYZ789-1").await.expect("another session");
+    }
+
+    async fn deleting_an_attendee_erases_attendance_and_logs(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        let id = insert_attendee(&t.db, "Linus", "linus@example.org").await.expect("attendee");
+        attend(&t.db, id, "S-1").await.expect("attend");
+        let entry = logs::NewLog {
+            event: "general/pageView".into(),
+            attendee: Some(id),
+            socket: Some("sock-1".into()),
+            data: json!({"routeName": "atrium", "params": {}}),
+        };
+        logs::insert_many(&t.db, &[entry]).await.expect("log");
+        on_db!(&t.db, pool => sqlx::query("DELETE FROM attendees WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))
+            .expect("delete attendee");
+        assert_eq!(count(&t.db, "SELECT COUNT(*) FROM attendance").await, 0);
+        assert_eq!(count(&t.db, "SELECT COUNT(*) FROM logs").await, 0);
+    }
+
+    async fn logs_are_stored_in_batches_and_unknown_attendees_become_anonymous(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        let id = insert_attendee(&t.db, "Hedy", "hedy@example.org").await.expect("attendee");
+        let mut batch: Vec<logs::NewLog> = (0..1200)
+            .map(|i| logs::NewLog {
+                event: "general/pageView".into(),
+                attendee: if i % 2 == 0 { Some(id) } else { None },
+                socket: Some(format!("s{i}")),
+                data: json!({"routeName": "schedule", "params": {"i": i}}),
+            })
+            .collect();
+        batch.push(logs::NewLog {
+            event: "attendance/attend".into(),
+            attendee: Some(id + 1000),
+            socket: None,
+            data: json!({"sessionId": "S-1"}),
+        });
+        assert_eq!(logs::insert_many(&t.db, &batch).await.expect("batch insert"), 1201);
+        let recent = logs::recent(&t.db, "attendance/attend", 10).await.expect("recent");
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].attendee, None, "a missing attendee is stored as anonymous");
+        assert_eq!(recent[0].data.0, json!({"sessionId": "S-1"}));
+        assert_eq!(logs::recent(&t.db, "general/pageView", 5000).await.expect("recent").len(), 1200);
+    }
+
+    async fn schedule_versions_are_stored_once_per_content_and_the_latest_published_wins(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        let data_a = json!({"sessions": [{"id": "A-1"}]});
+        let data_b = json!({"sessions": [{"id": "B-1"}, {"id": "B-2"}]});
+        let a = schedule_versions::insert_if_new(&t.db, "test", "hash-a", &data_a, &json!({"sessions": 1}))
+            .await
+            .expect("insert a")
+            .expect("a is new");
+        let again = schedule_versions::insert_if_new(&t.db, "test", "hash-a", &data_a, &json!({"sessions": 1}))
+            .await
+            .expect("insert a again");
+        assert_eq!(again, None, "identical content is not stored twice");
+        let b = schedule_versions::insert_if_new(&t.db, "test", "hash-b", &data_b, &json!({"sessions": 2}))
+            .await
+            .expect("insert b")
+            .expect("b is new");
+        assert!(schedule_versions::latest_published(&t.db).await.expect("latest").is_none());
+
+        let t0 = chrono::Utc::now();
+        assert!(schedule_versions::mark_published(&t.db, b, t0).await.expect("publish b"));
+        let (latest, data) = schedule_versions::latest_published(&t.db).await.expect("latest").expect("one");
+        assert_eq!((latest.id, data), (b, data_b.clone()));
+
+        // Rollback: re-publishing an older version makes it the served one.
+        assert!(schedule_versions::mark_published(&t.db, a, t0 + chrono::Duration::seconds(1)).await.expect("a"));
+        let (latest, data) = schedule_versions::latest_published(&t.db).await.expect("latest").expect("one");
+        assert_eq!((latest.id, data), (a, data_a));
+        assert!(!schedule_versions::mark_published(&t.db, 999_999, t0).await.expect("unknown id"));
+
+        let listed = schedule_versions::list(&t.db, 10).await.expect("list");
+        assert_eq!(listed.iter().map(|v| v.id).collect::<Vec<_>>(), vec![b, a]);
+        assert_eq!(listed[0].counts.0, json!({"sessions": 2}));
+        let found = schedule_versions::find_by_hash(&t.db, "hash-b").await.expect("find").expect("found");
+        assert_eq!(found.id, b);
+        let (got, got_data) = schedule_versions::get(&t.db, b).await.expect("get").expect("found");
+        assert_eq!((got.content_hash.as_str(), got_data), ("hash-b", data_b));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_postgres_migrations_are_serialised() {
+    let t = TestDb::unmigrated(Backend::Real).await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let url = t.url.clone();
+            tokio::spawn(async move {
+                let db = Db::connect(&url, 2).await.expect("connect");
+                db.migrate().await
+            })
+        })
+        .collect();
+    for run in runs {
+        run.await
+            .expect("task")
+            .expect("every concurrent migrate succeeds");
+    }
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM attendees").await, 0);
+}
