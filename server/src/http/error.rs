@@ -128,3 +128,63 @@ pub fn envelope_response<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
         .map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::ErrorHandlers;
+    use actix_web::{App, HttpResponse, test, web};
+
+    async fn echo(body: web::Json<serde_json::Value>) -> HttpResponse {
+        HttpResponse::Ok().json(body.into_inner())
+    }
+
+    async fn call(content_type: &str, body: &'static str) -> (u16, serde_json::Value) {
+        let app = test::init_service(
+            App::new()
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(64)
+                        .error_handler(super::json_error),
+                )
+                .wrap(ErrorHandlers::new().default_handler(super::envelope_response))
+                .route("/echo", web::post().to(echo)),
+        )
+        .await;
+        let req = test::TestRequest::post()
+            .uri("/echo")
+            .insert_header(("content-type", content_type))
+            .set_payload(body)
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        let status = res.status().as_u16();
+        (status, test::read_body_json(res).await)
+    }
+
+    #[actix_web::test]
+    async fn malformed_json_is_a_400_envelope() {
+        let (status, body) = call("application/json", "{bad").await;
+        assert_eq!(status, 400);
+        assert_eq!(body["codes"][0], "general.badRequest");
+        assert!(
+            body["error"]
+                .as_str()
+                .expect("message")
+                .starts_with("Invalid JSON body")
+        );
+    }
+
+    #[actix_web::test]
+    async fn an_oversized_body_is_a_413_envelope() {
+        let big = Box::leak(format!("{{\"x\": \"{}\"}}", "a".repeat(1000)).into_boxed_str());
+        let (status, body) = call("application/json", big).await;
+        assert_eq!(status, 413);
+        assert_eq!(body["codes"][0], "general.payloadTooLarge");
+    }
+
+    #[actix_web::test]
+    async fn a_wrong_content_type_is_a_415_envelope() {
+        let (status, body) = call("text/plain", "{}").await;
+        assert_eq!(status, 415);
+        assert_eq!(body["codes"][0], "general.unsupportedMediaType");
+    }
+}
