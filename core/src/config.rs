@@ -95,6 +95,48 @@ pub const VARS: &[VarSpec] = &[
         example: "",
         doc: "How long /readyz waits for Redis and the database before it answers 503.",
     },
+    VarSpec {
+        name: "JWT_SECRET",
+        default: None,
+        example: "change-me-to-at-least-32-random-characters",
+        doc: "HS256 secret of every token (>= 32 chars). Required with Postgres; the embedded tier keeps one in ./data/.",
+    },
+    VarSpec {
+        name: "JWT_ISSUER",
+        default: Some("plaza"),
+        example: "",
+        doc: "The `iss` of issued tokens, checked on verification (the client's JWT_ISSUER must match).",
+    },
+    VarSpec {
+        name: "AUTH_TOKEN_TTL_DAYS",
+        default: Some("30"),
+        example: "",
+        doc: "Lifetime of sign-in (auth) tokens in days.",
+    },
+    VarSpec {
+        name: "PRETALX_URL",
+        default: Some("https://pretalx.com/api/"),
+        example: "",
+        doc: "Base URL of the Pretalx API (self-hosted Pretalx: https://host/api/).",
+    },
+    VarSpec {
+        name: "PRETALX_EVENT",
+        default: None,
+        example: "my-conference-2026",
+        doc: "Pretalx event slug. With PRETALX_API_TOKEN unset, the bundled demo event is imported instead.",
+    },
+    VarSpec {
+        name: "PRETALX_API_TOKEN",
+        default: None,
+        example: "pretalx-organiser-token",
+        doc: "Pretalx API token (organiser scope: speaker emails and is_featured need it).",
+    },
+    VarSpec {
+        name: "PRETALX_IMPORT",
+        default: None,
+        example: r#"{"questions":{"links":[12],"recommendations":13,"affiliation":14},"aslTagId":5,"ccTagId":6}"#,
+        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales, unscheduledStates.",
+    },
 ];
 
 /// A variable that is missing or has an invalid value. Printed as one line naming the variable.
@@ -245,6 +287,32 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `READINESS_TIMEOUT_MS`.
     pub readiness_timeout: Duration,
+    /// `JWT_SECRET`; `None` only on the embedded tier, which keeps a generated one in its data folder.
+    pub jwt_secret: Option<Secret>,
+    /// `JWT_ISSUER`.
+    pub jwt_issuer: String,
+    /// `AUTH_TOKEN_TTL_DAYS`, as a duration.
+    pub auth_token_ttl: Duration,
+    /// Where the schedule comes from.
+    pub pretalx: PretalxSource,
+    /// `PRETALX_IMPORT`: import options as JSON (parsed by the schedule job; validated there).
+    pub pretalx_import: Option<serde_json::Value>,
+}
+
+/// The schedule source selected by the `PRETALX_*` variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PretalxSource {
+    /// A real Pretalx event.
+    Api {
+        /// API base URL, ending in `/`.
+        base_url: String,
+        /// Event slug.
+        event: String,
+        /// API token.
+        token: Secret,
+    },
+    /// No token configured: the bundled demo event, imported through the same pipeline.
+    Demo,
 }
 
 impl Config {
@@ -292,7 +360,35 @@ impl Config {
             readiness_timeout: Duration::from_millis(
                 vars.parse("READINESS_TIMEOUT_MS", positive::<u64>)?,
             ),
+            jwt_secret: vars.optional("JWT_SECRET", |v| {
+                if v.len() >= 32 {
+                    Ok(Secret::new(v))
+                } else {
+                    Err("must be at least 32 characters".into())
+                }
+            })?,
+            jwt_issuer: vars.text("JWT_ISSUER")?,
+            auth_token_ttl: Duration::from_secs(
+                24 * 3600 * vars.parse("AUTH_TOKEN_TTL_DAYS", positive::<u64>)?,
+            ),
+            pretalx: pretalx_source(&vars)?,
+            pretalx_import: vars.optional("PRETALX_IMPORT", |v| {
+                serde_json::from_str::<serde_json::Value>(v)
+                    .map_err(|e| format!("not valid JSON: {e}"))
+            })?,
         })
+    }
+
+    /// Processes that sign or verify tokens need `JWT_SECRET`, except on the embedded tier (which keeps a generated
+    /// one beside its SQLite file; the server fills it in before calling this).
+    pub fn require_jwt_secret(&self) -> Result<(), ConfigError> {
+        match self.jwt_secret {
+            Some(_) => Ok(()),
+            None => Err(ConfigError {
+                var: "JWT_SECRET",
+                reason: "is required outside the embedded tier".into(),
+            }),
+        }
     }
 
     /// True when this process runs without external services (SQLite and the in-memory cache).
@@ -348,6 +444,42 @@ impl Vars<'_> {
                 .map_err(|reason| ConfigError { var: name, reason }),
         }
     }
+}
+
+fn pretalx_source(vars: &Vars<'_>) -> Result<PretalxSource, ConfigError> {
+    // All three are always read (and validated), so a typo is reported even while the token is unset.
+    let base_url = vars.parse("PRETALX_URL", |v| {
+        if v.starts_with("https://") || v.starts_with("http://") {
+            Ok(if v.ends_with('/') {
+                v.to_owned()
+            } else {
+                format!("{v}/")
+            })
+        } else {
+            Err("expected an http(s):// URL".into())
+        }
+    })?;
+    let event = vars.optional("PRETALX_EVENT", |v| {
+        if v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            Ok(v.to_owned())
+        } else {
+            Err("expected an event slug (letters, digits, - and _)".into())
+        }
+    })?;
+    let Some(token) = vars.optional("PRETALX_API_TOKEN", |v| Ok(Secret::new(v)))? else {
+        return Ok(PretalxSource::Demo);
+    };
+    let event = event.ok_or(ConfigError {
+        var: "PRETALX_EVENT",
+        reason: "is required with PRETALX_API_TOKEN".into(),
+    })?;
+    Ok(PretalxSource::Api {
+        base_url,
+        event,
+        token,
+    })
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(v: &str) -> Result<T, String> {
@@ -433,6 +565,41 @@ mod tests {
     }
 
     #[test]
+    fn servers_on_postgres_need_a_jwt_secret_of_sufficient_length() {
+        let config =
+            load(&[("DATABASE_URL", "postgres://localhost/db")]).expect("migrate needs no secret");
+        assert_eq!(
+            config.require_jwt_secret().expect_err("the API does").var,
+            "JWT_SECRET"
+        );
+        let err = load(&[("JWT_SECRET", "short")]).expect_err("short secret");
+        assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn a_pretalx_token_selects_the_api_and_needs_an_event() {
+        assert_eq!(load(&[]).expect("valid").pretalx, PretalxSource::Demo);
+        let err = load(&[("PRETALX_API_TOKEN", "t")]).expect_err("no event");
+        assert_eq!(err.var, "PRETALX_EVENT");
+        let config = load(&[
+            ("PRETALX_API_TOKEN", "t"),
+            ("PRETALX_EVENT", "fest-26"),
+            ("PRETALX_URL", "https://p.example/api"),
+        ])
+        .expect("valid");
+        let PretalxSource::Api {
+            base_url, event, ..
+        } = config.pretalx
+        else {
+            panic!("expected the API source")
+        };
+        assert_eq!(
+            (base_url.as_str(), event.as_str()),
+            ("https://p.example/api/", "fest-26")
+        );
+    }
+
+    #[test]
     fn redis_url_must_be_a_redis_url() {
         let err = load(&[("REDIS_URL", "http://x")]).expect_err("must fail");
         assert_eq!(err.var, "REDIS_URL");
@@ -463,6 +630,9 @@ mod tests {
         let config = load(&[
             ("REDIS_URL", "redis://:hunter2@localhost"),
             ("DATABASE_URL", "postgres://u:hunter2@localhost/db"),
+            ("JWT_SECRET", "hunter2hunter2hunter2hunter2hunter2"),
+            ("PRETALX_API_TOKEN", "hunter2"),
+            ("PRETALX_EVENT", "e"),
         ])
         .expect("valid");
         let shown = format!("{config:?}");

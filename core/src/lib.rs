@@ -1,10 +1,12 @@
 //! plaza-core: what every part of plaza shares — configuration, the error type, the domain model, storage
 //! (cache + database) and queries. It must never depend on actix-web, socketioxide or clap (checked in CI).
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod model;
 pub mod queries;
 
 pub use cache::Cache;

@@ -4,9 +4,11 @@
 //! Each job exposes `run_once(&JobContext)`; the server calls it from a CLI mode, an admin route or its
 //! in-process scheduler, and tests call it directly.
 
+pub mod pretalx;
 mod runner;
+pub mod schedule;
 
-pub use runner::{JobError, run_exclusive};
+pub use runner::{JobError, JobGuard, acquire, is_running, run_exclusive};
 
 use plaza_core::{Cache, Config, Db};
 

@@ -61,4 +61,28 @@ pub struct Cli {
 pub enum Command {
     /// Print `.env.example`, generated from the configuration table.
     EnvExample,
+    /// Stored schedule versions: list them, or publish an earlier one again (rollback).
+    Schedule {
+        /// What to do.
+        #[command(subcommand)]
+        action: ScheduleAction,
+    },
+    /// Import the bundled demo event (a plausible 3-day conference) whatever PRETALX_* says; for tests and demos.
+    FakeSchedule,
+}
+
+/// `plaza schedule …`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// List the newest stored versions, marking the served one.
+    Versions {
+        /// How many to list.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Publish stored version ID again, making it the served schedule.
+    Rollback {
+        /// The version id (see `plaza schedule versions`).
+        id: i64,
+    },
 }

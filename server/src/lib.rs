@@ -7,6 +7,7 @@ pub mod cli;
 pub mod http;
 pub mod modes;
 pub mod shutdown;
+pub mod snapshot;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use plaza_server::{modes, shutdown, telemetry};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::EnvExample) = cli.command {
+        // Needs no configuration: it documents it.
         print!("{}", plaza_core::config::env_example());
         return ExitCode::SUCCESS;
     }
@@ -45,11 +46,21 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async move {
-        let shutdown = shutdown::on_signal();
-        modes::run(mode, config, shutdown).await
+        match cli.command {
+            Some(command) => modes::run_command(command, config).await,
+            None => modes::run(mode, config, shutdown::on_signal()).await,
+        }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err)
+            if err
+                .downcast_ref::<plaza_core::config::ConfigError>()
+                .is_some() =>
+        {
+            eprintln!("plaza: {err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "plaza failed");
             eprintln!("plaza: {err:#}");

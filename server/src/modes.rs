@@ -4,7 +4,12 @@ use plaza_core::Config;
 use plaza_core::config::DatabaseKind;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Mode;
+use plaza_jobs::schedule::{self, ImportSummary};
+
+use plaza_core::queries::schedule_versions;
+
+use crate::cli::{Command, Mode, ScheduleAction};
+use crate::snapshot::refresher;
 use crate::startup::Application;
 use crate::state::AppState;
 
@@ -28,13 +33,99 @@ pub async fn run(mode: Mode, config: Config, shutdown: CancellationToken) -> any
                     .await
                     .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
             }
+            // Import at start (identical content makes no new version), in the background: a slow Pretalx must
+            // not delay serving. Periodic runs arrive with the in-process scheduler.
+            let ctx = state.jobs();
+            tokio::spawn(async move {
+                match schedule::run_once(&ctx).await {
+                    Ok(summary) => print_summary(&summary),
+                    Err(err) => tracing::error!(
+                        error = format!("{err:#}"),
+                        "start-up schedule import failed"
+                    ),
+                }
+            });
             tracing::warn!(
-                "`all` runs the HTTP API only for now: the live server and the scheduler are not built yet"
+                "`all` runs the HTTP API and a start-up import; the live server and scheduler are not built yet"
             );
             serve_api(state, shutdown).await
         }
+        Mode::FetchSchedule => {
+            let state = AppState::connect(config).await?;
+            let summary = schedule::run_once(&state.jobs()).await;
+            state.db.close().await;
+            print_summary(&summary?);
+            Ok(())
+        }
         other => Err(NotImplemented(other.name()).into()),
     }
+}
+
+/// Runs a maintenance command (not a server) against the configured storage.
+pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()> {
+    let state = AppState::connect(config).await?;
+    if state.db.kind() == DatabaseKind::Sqlite {
+        state
+            .db
+            .migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    }
+    let ctx = state.jobs();
+    match command {
+        Command::EnvExample => print!("{}", plaza_core::config::env_example()),
+        Command::Schedule {
+            action: ScheduleAction::Versions { limit },
+        } => {
+            let served = schedule_versions::latest_published(&state.db)
+                .await?
+                .map(|(v, _)| v.id);
+            println!(
+                "{:>6}  {:<25}  {:<8}  {:<10}  source",
+                "id", "created", "sessions", "served"
+            );
+            for v in schedule_versions::list(&state.db, limit).await? {
+                let sessions = v
+                    .counts
+                    .0
+                    .get("sessions")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                let mark = if Some(v.id) == served {
+                    "← served"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:>6}  {:<25}  {:<8}  {:<10}  {}",
+                    v.id,
+                    v.created.to_rfc3339(),
+                    sessions,
+                    mark,
+                    v.source
+                );
+            }
+        }
+        Command::Schedule {
+            action: ScheduleAction::Rollback { id },
+        } => {
+            let published = schedule::publish_version(&ctx, id).await?;
+            println!("schedule version {} is now served", published.version);
+        }
+        Command::FakeSchedule => {
+            let ctx = plaza_jobs::JobContext {
+                config: Config {
+                    pretalx: plaza_core::config::PretalxSource::Demo,
+                    pretalx_import: None,
+                    ..ctx.config
+                },
+                ..ctx
+            };
+            print_summary(&schedule::run_once(&ctx).await?);
+        }
+    }
+    state.db.close().await;
+    Ok(())
 }
 
 /// Applies migrations and reports them; any failure is an error (non-zero exit).
@@ -62,6 +153,19 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// Serves the HTTP API until `shutdown`, then drains: `/readyz` turns 503, in-flight requests get
 /// `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
 async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    state.config.require_jwt_secret()?;
+    if let Err(err) = refresher::load(&state.schedule, &state.jobs()).await {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "no schedule loaded at start; serving an empty one until it arrives"
+        );
+    }
+    tokio::spawn(refresher::run(
+        state.schedule.clone(),
+        state.jobs(),
+        refresher::FALLBACK_INTERVAL,
+        shutdown.clone(),
+    ));
     let app = Application::build(state.clone())?;
     let handle = app.handle();
     let config = &state.config;
@@ -90,4 +194,24 @@ async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Resu
     state.db.close().await;
     tracing::info!("stopped");
     served.map_err(Into::into)
+}
+
+/// Prints the one-line summary of a schedule import.
+fn print_summary(summary: &ImportSummary) {
+    let c = summary.counts;
+    let outcome = match (summary.created, summary.published) {
+        (true, _) => "new version, published",
+        (false, true) => "published",
+        (false, false) => "unchanged",
+    };
+    println!(
+        "schedule version {}: {outcome} — {} sessions, {} speakers, {} slots, {} breaks, {} lint issues ({} blocking)",
+        summary.version,
+        c.sessions,
+        c.speakers,
+        c.slots,
+        c.breaks,
+        c.issues,
+        summary.blocking_issues
+    );
 }

@@ -1,9 +1,20 @@
-//! The one application state handed to every handler: configuration and storage handles.
+//! The one application state handed to every handler: configuration, storage handles, token keys and the
+//! in-memory schedule.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::Context as _;
+use plaza_core::auth::Tokens;
+use plaza_core::config::Secret;
 use plaza_core::{Cache, Config, Db};
+use plaza_jobs::JobContext;
+
+use crate::snapshot::ScheduleStore;
+
+/// The site settings shipped in `content/settings.json`, served inside `/schedule` until content import lands.
+const BUNDLED_SETTINGS: &str = include_str!("../../content/settings.json");
 
 /// Shared state of the HTTP API. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -14,11 +25,16 @@ pub struct AppState {
     pub cache: Cache,
     /// Database pool.
     pub db: Db,
+    /// Token signing and verification.
+    pub tokens: Tokens,
+    /// The schedule served from memory.
+    pub schedule: ScheduleStore,
     draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    /// Opens the cache and the database named by `config` (lazily for Redis and Postgres).
+    /// Opens the cache and the database named by `config` (lazily for Redis and Postgres). On the embedded tier
+    /// without `JWT_SECRET`, a secret is generated once and kept beside the SQLite file.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         let cache = Cache::connect(config.redis_url.as_ref(), &config.redis_prefix)?;
         let db = Db::connect(&config.database_url, config.database_max_connections)
@@ -29,16 +45,39 @@ impl AppState {
                     config.database_url.redacted()
                 )
             })?;
-        Ok(Self::new(config, cache, db))
+        let mut config = config;
+        let sqlite_path = config.database_url.sqlite_path();
+        if config.jwt_secret.is_none()
+            && let Some(dir) = sqlite_path.as_deref().and_then(Path::parent)
+        {
+            config.jwt_secret = Some(embedded_secret(dir)?);
+        }
+        Self::new(config, cache, db)
     }
 
-    /// State from existing handles (tests build their own).
-    pub fn new(config: Config, cache: Cache, db: Db) -> Self {
-        Self {
+    /// State from existing handles. Without a JWT secret (in-memory SQLite, tests) a random one is used.
+    pub fn new(config: Config, cache: Cache, db: Db) -> anyhow::Result<Self> {
+        let secret = config.jwt_secret.clone().unwrap_or_else(random_secret);
+        let tokens = Tokens::new(&secret, &config.jwt_issuer, config.auth_token_ttl);
+        let settings = serde_json::from_str(BUNDLED_SETTINGS)
+            .context("content/settings.json is not valid JSON")?;
+        let schedule = ScheduleStore::new(settings)?;
+        Ok(Self {
             config,
             cache,
             db,
+            tokens,
+            schedule,
             draining: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The context jobs run with, sharing this state's storage.
+    pub fn jobs(&self) -> JobContext {
+        JobContext {
+            config: self.config.clone(),
+            cache: self.cache.clone(),
+            db: self.db.clone(),
         }
     }
 
@@ -51,4 +90,34 @@ impl AppState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
+}
+
+fn random_secret() -> Secret {
+    Secret::new(format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// Reads `<dir>/jwt-secret`, creating it (owner-only permissions) on first start.
+fn embedded_secret(dir: &Path) -> anyhow::Result<Secret> {
+    let path = dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(Secret::new(existing.trim()));
+    }
+    let secret = random_secret();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&path, secret.expose())
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
+    tracing::info!(path = %path.display(), "generated the embedded tier's JWT secret");
+    Ok(secret)
 }

@@ -39,7 +39,7 @@ pub async fn spawn_app(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
     // Built from the final configuration, so a test's own REDIS_URL (a closed port, a private server) is used.
     let app_cache = plaza_core::Cache::connect(config.redis_url.as_ref(), &config.redis_prefix)
         .expect("cache URL");
-    let state = AppState::new(config, app_cache, db.db.clone());
+    let state = AppState::new(config, app_cache, db.db.clone()).expect("state builds");
     spawn_with_state(state, db, cache)
 }
 

@@ -151,7 +151,7 @@ async fn readyz_is_503_when_postgres_is_unreachable() {
         .await
         .expect("lazy pool");
     let cache = TestCache::new(Backend::Embedded);
-    let state = plaza_server::AppState::new(config, cache.cache.clone(), db);
+    let state = plaza_server::AppState::new(config, cache.cache.clone(), db).expect("state builds");
     let (address, _server) = plaza_tests::app::start(state);
     let response = reqwest::get(format!("{address}/readyz"))
         .await

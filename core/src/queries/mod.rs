@@ -3,5 +3,7 @@
 //! SQL here is portable between Postgres and SQLite (`$n` placeholders work in both); where the dialects differ a
 //! query says so and carries both texts.
 
+pub mod attendance;
+pub mod attendees;
 pub mod logs;
 pub mod schedule_versions;

@@ -3,10 +3,14 @@
 //! Routes live one resource per module, each exposing `config(cfg)`. Operations endpoints (`/healthz`, `/readyz`,
 //! `/metrics`) are at the root; the deconf API is under `API_BASE_PATH`.
 
+mod admin;
+pub mod auth;
 pub mod error;
 mod general;
+mod lint_page;
 pub mod observe;
 mod ops;
+mod schedule;
 
 use actix_web::web;
 
@@ -27,6 +31,11 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
             )
             .app_data(web::PayloadConfig::new(limit))
             .configure(ops::config)
-            .service(web::scope(&base).configure(general::config));
+            .service(
+                web::scope(&base)
+                    .configure(general::config)
+                    .configure(schedule::config)
+                    .configure(admin::config),
+            );
     }
 }

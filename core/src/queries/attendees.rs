@@ -1,0 +1,66 @@
+//! The `attendees` table: registrations (the deconf `Registration` shape) and their token version.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use crate::db::Db;
+use crate::on_db;
+
+/// An attendee row; serialises as the deconf `Registration` (`userData` camel-cased, no token version).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Attendee {
+    /// Row id (the `sub` of its tokens).
+    pub id: i32,
+    /// When the row was created.
+    pub created: DateTime<Utc>,
+    /// Display name.
+    pub name: String,
+    /// Normalised email.
+    pub email: String,
+    /// Preferred language.
+    pub language: String,
+    /// Country code.
+    pub country: String,
+    /// Affiliation.
+    pub affiliation: String,
+    /// True once a login link was used.
+    pub verified: bool,
+    /// When consent was given.
+    pub consented: DateTime<Utc>,
+    /// Free-form data.
+    #[sqlx(rename = "userData")]
+    #[serde(rename = "userData")]
+    pub user_data: Json<serde_json::Value>,
+    /// Current token version; tokens carrying an older one are revoked.
+    #[serde(skip)]
+    pub token_version: i32,
+}
+
+macro_rules! columns {
+    () => {
+        r#"id, created, name, email, language, country, affiliation, verified, consented, "userData", token_version"#
+    };
+}
+
+/// The attendee with row id `id`.
+pub async fn get(db: &Db, id: i32) -> Result<Option<Attendee>, sqlx::Error> {
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM attendees WHERE id = $1");
+    on_db!(db, pool => sqlx::query_as::<_, Attendee>(SQL).bind(id).fetch_optional(pool).await)
+}
+
+/// Creates (or updates the name of) the attendee with `email` and marks it verified; for dev tokens and tests.
+pub async fn upsert_verified(db: &Db, email: &str, name: &str) -> Result<Attendee, sqlx::Error> {
+    const SQL: &str = concat!(
+        "INSERT INTO attendees (name, email, verified) VALUES ($1, $2, TRUE) ",
+        "ON CONFLICT (email) DO UPDATE SET name = excluded.name, verified = TRUE RETURNING ",
+        columns!()
+    );
+    on_db!(db, pool => sqlx::query_as::<_, Attendee>(SQL).bind(name).bind(email).fetch_one(pool).await)
+}
+
+/// Bumps the token version of attendee `id`, revoking every token issued before; false when no such attendee.
+pub async fn revoke_tokens(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET token_version = token_version + 1 WHERE id = $1";
+    on_db!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}

@@ -1,0 +1,308 @@
+//! The schedule job: Pretalx (or the bundled demo event) → validated, mapped schedule → a `schedule_versions` row
+//! → published atomically to the cache with a notice to every api pod. A failure changes nothing that readers see.
+//!
+//! Publishing writes one cache record (`schedule.current`: version id, content hash, whole schedule) and its version
+//! number in one `MULTI`, so readers can never see half of a schedule. Postgres stays the source of truth: an empty
+//! cache is rebuilt from the latest published version ([`ensure_cache`]), and [`publish_version`] rolls back.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{NaiveDate, Utc};
+use plaza_core::config::PretalxSource;
+use plaza_core::model::schedule::Schedule;
+use plaza_core::queries::schedule_versions;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::pretalx::{ClientConfig, ImportConfig, PretalxClient, demo, map_schedule};
+use crate::{JobContext, JobError, run_exclusive};
+
+/// The job's name (its lock is `jobs/schedule`).
+pub const JOB: &str = "schedule";
+/// Lock lifetime; renewed while the job runs, so it only bounds how long a crashed run blocks the next one.
+pub const LOCK_TTL: Duration = Duration::from_secs(120);
+/// Cache key of the published schedule record.
+pub const CURRENT_KEY: &str = "schedule.current";
+/// Cache key of the published version id alone (cheap to poll).
+pub const VERSION_KEY: &str = "schedule.version";
+/// Channel on which a publish is announced (payload: the version id).
+pub const NOTICE_CHANNEL: &str = "notify.schedule";
+
+/// The published schedule as stored in the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    /// `schedule_versions.id`.
+    pub version: i64,
+    /// Content hash of `schedule`.
+    pub hash: String,
+    /// The schedule.
+    pub schedule: Schedule,
+}
+
+/// What one import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// The version the imported content is stored as.
+    pub version: i64,
+    /// True when the content was new (a version row was created).
+    pub created: bool,
+    /// True when this run changed the served schedule.
+    pub published: bool,
+    /// Sessions, speakers, slots and breaks in the imported schedule.
+    pub counts: Counts,
+    /// Lint issues that keep a session from showing properly.
+    pub blocking_issues: usize,
+}
+
+/// Sizes of an imported schedule, stored with its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Sessions (all states).
+    pub sessions: usize,
+    /// Speakers.
+    pub speakers: usize,
+    /// Slots.
+    pub slots: usize,
+    /// Breaks.
+    pub breaks: usize,
+    /// Lint issues.
+    pub issues: usize,
+}
+
+impl Counts {
+    fn of(schedule: &Schedule) -> Self {
+        Self {
+            sessions: schedule.sessions.len(),
+            speakers: schedule.speakers.len(),
+            slots: schedule.slots.len(),
+            breaks: schedule.breaks.len(),
+            issues: schedule.lint.issues.len(),
+        }
+    }
+}
+
+/// Runs one import under the job lock (`JobError::AlreadyRunning` if another process is importing).
+pub async fn run_once(ctx: &JobContext) -> Result<ImportSummary, JobError> {
+    run_exclusive(ctx, JOB, LOCK_TTL, || import(ctx)).await
+}
+
+/// The import itself, without the lock (callers hold it).
+pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
+    let started = Instant::now();
+    let (schedule, source) = fetch(ctx).await?;
+    let counts = Counts::of(&schedule);
+    tracing::info!(
+        source,
+        sessions = counts.sessions,
+        speakers = counts.speakers,
+        slots = counts.slots,
+        breaks = counts.breaks,
+        issues = counts.issues,
+        seconds = started.elapsed().as_secs_f64(),
+        "schedule fetched and mapped"
+    );
+    let current = schedule_versions::latest_published(&ctx.db)
+        .await
+        .context("reading the published version")?;
+    if let Some((current, _)) = &current {
+        let served = current
+            .counts
+            .0
+            .get("sessions")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if counts.sessions == 0 && served > 0 {
+            anyhow::bail!(
+                "the import produced no sessions; refusing to replace the published schedule of {served} sessions \
+                 (check PRETALX_EVENT and the token's scope)"
+            );
+        }
+    }
+
+    let hash = schedule.fingerprint().context("hashing the schedule")?;
+    let data = serde_json::to_value(&schedule).context("serialising the schedule")?;
+    let counts_json = serde_json::to_value(counts).context("serialising counts")?;
+    let inserted = schedule_versions::insert_if_new(&ctx.db, &source, &hash, &data, &counts_json)
+        .await
+        .context("storing the schedule version")?;
+    let (version, created) = match inserted {
+        Some(id) => (id, true),
+        None => {
+            let existing = schedule_versions::find_by_hash(&ctx.db, &hash)
+                .await
+                .context("finding the version")?;
+            (
+                existing.context("a version with this hash vanished")?.id,
+                false,
+            )
+        }
+    };
+    // New content is published; identical content is not re-published (so a rollback holds until Pretalx changes),
+    // unless nothing is published yet. Either way the cache is brought in line with the database.
+    let publish = created || current.is_none();
+    let published = Published {
+        version,
+        hash,
+        schedule,
+    };
+    if publish {
+        schedule_versions::mark_published(&ctx.db, version, Utc::now())
+            .await
+            .context("marking the version")?;
+        write_cache(ctx, &published).await?;
+    } else {
+        ensure_cache(ctx).await?;
+    }
+    let blocking_issues = published
+        .schedule
+        .lint
+        .issues
+        .iter()
+        .filter(|i| i.blocks_publishing)
+        .count();
+    metrics::gauge!("plaza_schedule_sessions").set(counts.sessions as f64);
+    tracing::info!(
+        version,
+        created,
+        published = publish,
+        blocking_issues,
+        seconds = started.elapsed().as_secs_f64(),
+        "schedule import finished"
+    );
+    Ok(ImportSummary {
+        version,
+        created,
+        published: publish,
+        counts,
+        blocking_issues,
+    })
+}
+
+/// Fetches and maps the configured source; returns the schedule and a description of the source.
+pub async fn fetch(ctx: &JobContext) -> anyhow::Result<(Schedule, String)> {
+    let options = import_config(ctx)?;
+    match &ctx.config.pretalx {
+        PretalxSource::Api {
+            base_url,
+            event,
+            token,
+        } => {
+            let base = Url::parse(base_url).context("PRETALX_URL is not a URL")?;
+            let client =
+                PretalxClient::new(ClientConfig::new(base, event.clone(), token.expose()))?;
+            let data = client.fetch_all(&options.question_ids()).await?;
+            Ok((
+                map_schedule(&data, &options),
+                format!("pretalx {base_url} {event}"),
+            ))
+        }
+        PretalxSource::Demo => {
+            let start = demo_start();
+            let client = demo::client(start)?;
+            let options = ctx
+                .config
+                .pretalx_import
+                .as_ref()
+                .map(|_| options)
+                .unwrap_or_else(demo::import_config);
+            let data = client.fetch_all(&options.question_ids()).await?;
+            Ok((
+                map_schedule(&data, &options),
+                format!("demo event starting {start}"),
+            ))
+        }
+    }
+}
+
+/// The demo event runs from yesterday to tomorrow, so "live now" has sessions whenever plaza is started.
+pub fn demo_start() -> NaiveDate {
+    Utc::now()
+        .date_naive()
+        .pred_opt()
+        .unwrap_or_else(|| Utc::now().date_naive())
+}
+
+fn import_config(ctx: &JobContext) -> anyhow::Result<ImportConfig> {
+    match &ctx.config.pretalx_import {
+        None => Ok(ImportConfig::default()),
+        Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+            anyhow::anyhow!("PRETALX_IMPORT is invalid at `{}`: {}", e.path(), e.inner())
+        }),
+    }
+}
+
+/// Writes `published` to the cache in one atomic step and tells every api pod.
+pub async fn write_cache(ctx: &JobContext, published: &Published) -> anyhow::Result<()> {
+    let record = serde_json::to_string(published).context("serialising the published schedule")?;
+    let version = published.version.to_string();
+    ctx.cache
+        .set_many(
+            &[
+                (CURRENT_KEY.to_owned(), record),
+                (VERSION_KEY.to_owned(), version.clone()),
+            ],
+            None,
+        )
+        .await
+        .context("publishing the schedule to the cache")?;
+    ctx.cache
+        .publish(NOTICE_CHANNEL, &version)
+        .await
+        .context("announcing the schedule")?;
+    Ok(())
+}
+
+/// The published schedule in the cache, if any.
+pub async fn cached(ctx: &JobContext) -> anyhow::Result<Option<Published>> {
+    Ok(ctx.cache.get_json::<Published>(CURRENT_KEY).await?)
+}
+
+/// Makes sure the cache holds the database's published version (after a Redis flush or a failed write), and returns
+/// the published schedule. `None` when nothing was ever published.
+pub async fn ensure_cache(ctx: &JobContext) -> anyhow::Result<Option<Published>> {
+    let Some((version, data)) = schedule_versions::latest_published(&ctx.db).await? else {
+        return Ok(None);
+    };
+    let cached_version = ctx.cache.get(VERSION_KEY).await?;
+    if cached_version.as_deref() == Some(version.id.to_string().as_str())
+        && let Some(published) = cached(ctx).await?
+    {
+        return Ok(Some(published));
+    }
+    let schedule: Schedule =
+        serde_json::from_value(data).context("stored schedule version does not parse")?;
+    let published = Published {
+        version: version.id,
+        hash: version.content_hash,
+        schedule,
+    };
+    tracing::info!(
+        version = published.version,
+        "rebuilding the cached schedule from the database"
+    );
+    write_cache(ctx, &published).await?;
+    Ok(Some(published))
+}
+
+/// Makes version `id` the served schedule again (rollback or re-publish), under the job lock.
+pub async fn publish_version(ctx: &JobContext, id: i64) -> Result<Published, JobError> {
+    run_exclusive(ctx, JOB, LOCK_TTL, || async {
+        let (version, data) = schedule_versions::get(&ctx.db, id)
+            .await
+            .context("reading the version")?
+            .with_context(|| format!("there is no schedule version {id}"))?;
+        let schedule: Schedule =
+            serde_json::from_value(data).context("stored schedule version does not parse")?;
+        schedule_versions::mark_published(&ctx.db, id, Utc::now()).await?;
+        let published = Published {
+            version: id,
+            hash: version.content_hash,
+            schedule,
+        };
+        write_cache(ctx, &published).await?;
+        tracing::info!(version = id, "schedule version published");
+        Ok(published)
+    })
+    .await
+}

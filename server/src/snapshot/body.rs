@@ -1,0 +1,108 @@
+//! Builds the served bodies once per version: JSON shaped as the deconf reference, plus gzip and brotli
+//! encodings and strong ETags (one per encoding, all derived from the JSON's hash).
+
+use std::io::Write as _;
+
+use actix_web::web::Bytes;
+use anyhow::Context as _;
+use base64::Engine as _;
+use plaza_core::model::schedule::{Schedule, Session};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+/// One resource in every encoding plaza serves.
+#[derive(Debug, Clone)]
+pub struct Representation {
+    /// Hash part of the ETags.
+    pub tag: String,
+    /// Uncompressed JSON.
+    pub identity: Bytes,
+    /// gzip-encoded JSON.
+    pub gzip: Bytes,
+    /// brotli-encoded JSON.
+    pub br: Bytes,
+}
+
+impl Representation {
+    /// Encodes `value` as JSON in every encoding.
+    pub fn of<T: Serialize>(value: &T) -> anyhow::Result<Self> {
+        let json = serde_json::to_vec(value).context("serialising a response body")?;
+        let digest = Sha256::digest(&json);
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&json).context("gzip")?;
+        let gzip = gz.finish().context("gzip")?;
+        let mut br = Vec::new();
+        {
+            // Quality 9 with a 4 MiB window: near-best ratio at a cost paid once per published version.
+            let mut writer = brotli::CompressorWriter::new(&mut br, 64 * 1024, 9, 22);
+            writer.write_all(&json).context("brotli")?;
+        }
+        Ok(Self {
+            tag,
+            identity: Bytes::from(json),
+            gzip: Bytes::from(gzip),
+            br: Bytes::from(br),
+        })
+    }
+
+    /// Size of the uncompressed body.
+    pub fn identity_len(&self) -> usize {
+        self.identity.len()
+    }
+}
+
+/// A session as `/schedule` serves it: links stripped (they are released by `/schedule/:id/links`).
+fn public_session(session: &Session) -> Session {
+    Session {
+        links: Vec::new(),
+        ..session.clone()
+    }
+}
+
+fn confirmed(schedule: &Schedule) -> impl Iterator<Item = &Session> {
+    schedule.sessions.iter().filter(|s| s.state == "confirmed")
+}
+
+/// `GET /schedule`: the deconf `ScheduleRecord` (+ plaza's `breaks`).
+pub fn schedule(
+    schedule: &Schedule,
+    settings: &serde_json::Value,
+) -> anyhow::Result<Representation> {
+    #[derive(Serialize)]
+    struct Record<'a> {
+        sessions: Vec<Session>,
+        slots: &'a [plaza_core::model::schedule::Slot],
+        speakers: &'a [plaza_core::model::schedule::Speaker],
+        themes: &'a [plaza_core::model::schedule::Theme],
+        tracks: &'a [plaza_core::model::schedule::Track],
+        types: &'a [plaza_core::model::schedule::SessionType],
+        breaks: &'a [plaza_core::model::schedule::Break],
+        settings: &'a serde_json::Value,
+    }
+    Representation::of(&Record {
+        sessions: confirmed(schedule).map(public_session).collect(),
+        slots: &schedule.slots,
+        speakers: &schedule.speakers,
+        themes: &schedule.themes,
+        tracks: &schedule.tracks,
+        types: &schedule.types,
+        breaks: &schedule.breaks,
+        settings,
+    })
+}
+
+/// `GET /schedule/whats-on`: confirmed sessions without slot and links.
+pub fn whats_on(schedule: &Schedule) -> anyhow::Result<Representation> {
+    #[derive(Serialize)]
+    struct WhatsOn {
+        sessions: Vec<Session>,
+    }
+    let sessions = confirmed(schedule)
+        .map(|s| Session {
+            slot: None,
+            ..public_session(s)
+        })
+        .collect();
+    Representation::of(&WhatsOn { sessions })
+}
