@@ -96,6 +96,12 @@ pub const VARS: &[VarSpec] = &[
         doc: "How long /readyz waits for Redis and the database before it answers 503.",
     },
     VarSpec {
+        name: "SCHEDULE_REFRESH_SECONDS",
+        default: Some("30"),
+        example: "",
+        doc: "How often api pods re-check the published schedule when no notice arrived (lost notice, flushed Redis).",
+    },
+    VarSpec {
         name: "JWT_SECRET",
         default: None,
         example: "change-me-to-at-least-32-random-characters",
@@ -287,6 +293,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `READINESS_TIMEOUT_MS`.
     pub readiness_timeout: Duration,
+    /// `SCHEDULE_REFRESH_SECONDS`.
+    pub schedule_refresh: Duration,
     /// `JWT_SECRET`; `None` only on the embedded tier, which keeps a generated one in its data folder.
     pub jwt_secret: Option<Secret>,
     /// `JWT_ISSUER`.
@@ -359,6 +367,9 @@ impl Config {
             max_body_bytes: vars.parse("MAX_BODY_BYTES", positive::<usize>)?,
             readiness_timeout: Duration::from_millis(
                 vars.parse("READINESS_TIMEOUT_MS", positive::<u64>)?,
+            ),
+            schedule_refresh: Duration::from_secs(
+                vars.parse("SCHEDULE_REFRESH_SECONDS", positive::<u64>)?,
             ),
             jwt_secret: vars.optional("JWT_SECRET", |v| {
                 if v.len() >= 32 {

@@ -154,18 +154,7 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
 async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
-    if let Err(err) = refresher::load(&state.schedule, &state.jobs()).await {
-        tracing::warn!(
-            error = format!("{err:#}"),
-            "no schedule loaded at start; serving an empty one until it arrives"
-        );
-    }
-    tokio::spawn(refresher::run(
-        state.schedule.clone(),
-        state.jobs(),
-        refresher::FALLBACK_INTERVAL,
-        shutdown.clone(),
-    ));
+    refresher::start(&state, shutdown.clone()).await;
     let app = Application::build(state.clone())?;
     let handle = app.handle();
     let config = &state.config;

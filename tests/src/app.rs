@@ -1,9 +1,14 @@
-//! `spawn_app`: the real HTTP API on port 0 over isolated storage, with a generic JSON client.
+//! `spawn_app`: the real HTTP API on port 0 over isolated storage (as `--mode api` runs it, schedule refresher
+//! included), with a generic JSON client and token minting.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use plaza_core::Config;
+use plaza_core::queries::attendees;
+use plaza_jobs::JobContext;
 use plaza_server::{AppState, Application};
+use tokio_util::sync::CancellationToken;
 
 use crate::storage::{Backend, TestCache, TestDb};
 
@@ -16,20 +21,30 @@ pub struct TestApp {
     /// HTTP client (no redirects followed, so redirects can be asserted).
     pub client: reqwest::Client,
     server: actix_web::dev::ServerHandle,
-    _db: TestDb,
-    _cache: TestCache,
+    shutdown: CancellationToken,
+    db: Arc<TestDb>,
+    cache: Arc<TestCache>,
 }
 
 /// Starts the API on `backend` with extra environment `vars` (on top of test defaults).
 pub async fn spawn_app(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
     crate::init_test_logs();
-    let db = TestDb::new(backend).await;
-    let cache = TestCache::new(backend);
+    let db = Arc::new(TestDb::new(backend).await);
+    let cache = Arc::new(TestCache::new(backend));
+    spawn_on(db, cache, vars).await
+}
+
+/// Starts the API on existing storage: a second pod, or a restart.
+pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("LISTEN_ADDR".into(), "127.0.0.1:0".into()),
         ("DATABASE_URL".into(), db.url.expose().to_owned()),
         ("REDIS_PREFIX".into(), cache.prefix.clone()),
         ("SHUTDOWN_GRACE_SECONDS".into(), "1".into()),
+        (
+            "JWT_SECRET".into(),
+            "test-secret-test-secret-test-secret-0123".into(),
+        ),
     ]);
     if let Some(url) = &cache.redis_url {
         env.insert("REDIS_URL".into(), url.expose().to_owned());
@@ -40,7 +55,22 @@ pub async fn spawn_app(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
     let app_cache = plaza_core::Cache::connect(config.redis_url.as_ref(), &config.redis_prefix)
         .expect("cache URL");
     let state = AppState::new(config, app_cache, db.db.clone()).expect("state builds");
-    spawn_with_state(state, db, cache)
+    let shutdown = CancellationToken::new();
+    plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
+    let (address, server) = start(state.clone());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client builds");
+    TestApp {
+        address,
+        state,
+        client,
+        server,
+        shutdown,
+        db,
+        cache,
+    }
 }
 
 /// Starts the API with `state` as it is (storage owned by the caller); returns its address and stop handle.
@@ -52,23 +82,17 @@ pub fn start(state: AppState) -> (String, actix_web::dev::ServerHandle) {
     (address, server)
 }
 
-fn spawn_with_state(state: AppState, db: TestDb, cache: TestCache) -> TestApp {
-    let (address, server) = start(state.clone());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client builds");
-    TestApp {
-        address,
-        state,
-        client,
-        server,
-        _db: db,
-        _cache: cache,
-    }
-}
-
 impl TestApp {
+    /// Another API process on the same database and cache (a second pod, or this one restarted).
+    pub async fn sibling(&self, vars: &[(&str, &str)]) -> TestApp {
+        spawn_on(self.db.clone(), self.cache.clone(), vars).await
+    }
+
+    /// The job context of this app's storage and configuration.
+    pub fn jobs(&self) -> JobContext {
+        self.state.jobs()
+    }
+
     /// Absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
@@ -78,6 +102,26 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
+    /// `POST path` with a bearer token and no body.
+    pub async fn post_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
             .send()
             .await
             .expect("request is sent")
@@ -109,10 +153,23 @@ impl TestApp {
             .await
             .expect("request is sent")
     }
+
+    /// A valid auth token of a verified attendee `email` with `roles` (created if needed).
+    pub async fn token_for(&self, email: &str, roles: &[&str]) -> String {
+        let attendee = attendees::upsert_verified(&self.state.db, email, "Test Person")
+            .await
+            .expect("attendee");
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        self.state
+            .tokens
+            .sign_auth(attendee.id, &roles, "en", attendee.token_version)
+            .expect("token")
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.shutdown.cancel();
         let server = self.server.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move { server.stop(false).await });

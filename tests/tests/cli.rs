@@ -136,3 +136,88 @@ fn migrate_mode_fails_loudly_when_postgres_is_unreachable() {
         stderr(&output)
     );
 }
+
+/// Runs plaza off the async runtime (the fake Pretalx answers on it meanwhile).
+async fn plaza_async(args: &[&str], vars: Vec<(&'static str, String)>) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        plaza(&args, &vars)
+    })
+    .await
+    .expect("plaza ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_schedule_imports_once_and_fails_loudly_on_malformed_data() {
+    use plaza_tests::fake_pretalx::{self, FakePretalx};
+    let t = TestDb::new(Backend::Real).await;
+    let cache = plaza_tests::TestCache::new(Backend::Real);
+    let fake = FakePretalx::start(fake_pretalx::demo_dataset(0)).await;
+    let mut vars = fake.env();
+    vars.extend([
+        ("DATABASE_URL", t.url.expose().to_owned()),
+        ("REDIS_URL", plaza_tests::storage::redis_url()),
+        ("REDIS_PREFIX", cache.prefix.clone()),
+        ("RUST_LOG", "off".to_owned()),
+    ]);
+
+    let ok = plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await;
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let stdout = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(stdout.contains("new version, published"), "{stdout}");
+
+    let again = plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("unchanged"));
+
+    let mut broken = fake_pretalx::demo_dataset(0);
+    fake_pretalx::edit(&mut broken, "submissions", |subs| {
+        subs[0]["slots"] = "not a list".into()
+    });
+    fake.set(broken);
+    let failed = plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await;
+    assert_eq!(failed.status.code(), Some(1));
+    let err = stderr(&failed);
+    assert!(
+        err.contains("submissions") && err.contains("slots"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let listed = plaza_async(&["schedule", "versions"], vars.clone()).await;
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        text.contains("← served") && text.contains("pretalx"),
+        "{text}"
+    );
+
+    let rollback = plaza_async(&["schedule", "rollback", "424242"], vars.clone()).await;
+    assert_eq!(rollback.status.code(), Some(1));
+    assert!(
+        stderr(&rollback).contains("no schedule version 424242"),
+        "{}",
+        stderr(&rollback)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_schedule_imports_the_demo_event_on_the_embedded_tier() {
+    let dir = plaza_tests::storage::TempDir::new();
+    let url = format!("sqlite://{}/plaza.db", dir.path.display());
+    let output = plaza_async(
+        &["fake-schedule"],
+        vec![("DATABASE_URL", url), ("RUST_LOG", "off".into())],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("new version, published"), "{stdout}");
+    let sessions: u32 = stdout
+        .split(" sessions")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a session count");
+    assert!(sessions >= 120, "{stdout}");
+}

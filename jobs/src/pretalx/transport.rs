@@ -151,7 +151,8 @@ impl MemoryTransport {
         }
     }
 
-    fn respond(&self, url: &Url) -> RawResponse {
+    /// The response to a GET of `url` (also used by test servers that serve a dataset over real HTTP).
+    pub fn respond(&self, url: &Url) -> RawResponse {
         let segments: Vec<&str> = url
             .path_segments()
             .map(|segments| segments.filter(|segment| !segment.is_empty()).collect())

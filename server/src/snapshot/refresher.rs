@@ -8,9 +8,24 @@ use plaza_jobs::schedule::{self, NOTICE_CHANNEL, VERSION_KEY};
 use tokio_util::sync::CancellationToken;
 
 use super::ScheduleStore;
+use crate::state::AppState;
 
-/// How often the timer re-checks the cache when no notice arrived.
-pub const FALLBACK_INTERVAL: Duration = Duration::from_secs(30);
+/// Loads the schedule (best effort) and spawns [`run`] for `state`'s store until `shutdown`.
+pub async fn start(state: &AppState, shutdown: CancellationToken) {
+    if let Err(err) = load(&state.schedule, &state.jobs()).await {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "no schedule loaded at start; serving an empty one until it arrives"
+        );
+    }
+    let interval = state.config.schedule_refresh;
+    tokio::spawn(run(
+        state.schedule.clone(),
+        state.jobs(),
+        interval,
+        shutdown,
+    ));
+}
 
 /// Loads the published schedule into `store` (rebuilding the cache from the database when needed).
 pub async fn load(store: &ScheduleStore, ctx: &JobContext) -> anyhow::Result<()> {

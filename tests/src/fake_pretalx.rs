@@ -1,0 +1,114 @@
+//! A fake Pretalx for black-box tests: a wiremock server answering the v2 API (paginated lists, absolute `next`
+//! links, `?question=` filters) from a dataset the test can swap, break or slow down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use plaza_jobs::pretalx::demo;
+use plaza_jobs::pretalx::transport::{MemoryDataset, MemoryTransport};
+use serde_json::Value;
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+
+/// The event slug the fake serves.
+pub const EVENT: &str = "fake-fest";
+
+/// A running fake Pretalx.
+pub struct FakePretalx {
+    /// The wiremock server.
+    pub server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+struct State {
+    transport: MemoryTransport,
+    delay: Duration,
+}
+
+struct Responder(Arc<Mutex<State>>);
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            != Some("Token fake-token")
+        {
+            return ResponseTemplate::new(401).set_body_string(r#"{"detail":"Invalid token."}"#);
+        }
+        let raw = state.transport.respond(&request.url);
+        ResponseTemplate::new(raw.status)
+            .insert_header("content-type", "application/json")
+            .set_body_bytes(raw.body)
+            .set_delay(state.delay)
+    }
+}
+
+impl FakePretalx {
+    /// Serves `dataset` (see [`demo_dataset`]).
+    pub async fn start(dataset: MemoryDataset) -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(State {
+            transport: MemoryTransport::new(EVENT, dataset),
+            delay: Duration::ZERO,
+        }));
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .respond_with(Responder(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    /// Replaces the served data (a Pretalx edit).
+    pub fn set(&self, dataset: MemoryDataset) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .transport = MemoryTransport::new(EVENT, dataset);
+    }
+
+    /// Delays every answer (to make imports overlap).
+    pub fn slow_down(&self, delay: Duration) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).delay = delay;
+    }
+
+    /// The `PRETALX_*` variables pointing plaza at this fake, with the demo's question and tag ids.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PRETALX_URL", format!("{}/api/", self.server.uri())),
+            ("PRETALX_EVENT", EVENT.to_owned()),
+            ("PRETALX_API_TOKEN", "fake-token".to_owned()),
+            (
+                "PRETALX_IMPORT",
+                serde_json::json!({
+                    "questions": {
+                        "links": [demo::LINKS_QUESTION],
+                        "recommendations": demo::RECOMMENDATIONS_QUESTION,
+                        "affiliation": demo::AFFILIATION_QUESTION,
+                    },
+                    "aslTagId": demo::ASL_TAG,
+                    "ccTagId": demo::CC_TAG,
+                    "locales": ["en", "es"],
+                })
+                .to_string(),
+            ),
+        ]
+    }
+}
+
+/// The demo event (a realistic v2 dataset) starting `days_from_today` days from today.
+pub fn demo_dataset(days_from_today: i64) -> MemoryDataset {
+    let start = chrono::Utc::now().date_naive() + chrono::Duration::days(days_from_today);
+    demo::dataset(start)
+}
+
+/// Applies `edit` to the collection `name` of `dataset`.
+pub fn edit(dataset: &mut MemoryDataset, name: &str, edit: impl FnOnce(&mut Vec<Value>)) {
+    edit(
+        dataset
+            .collections
+            .get_mut(name)
+            .expect("the collection exists"),
+    );
+}
