@@ -154,3 +154,54 @@ async fn concurrent_postgres_migrations_are_serialised() {
     }
     assert_eq!(count(&t.db, "SELECT COUNT(*) FROM attendees").await, 0);
 }
+
+mod tickets_table {
+    use super::*;
+    use chrono::{Duration, Utc};
+    use plaza_core::queries::tickets::{self, Ticket};
+
+    fn ticket(slug: &str, email_hash: &str, state: &str, minutes_ago: i64) -> Ticket {
+        Ticket {
+            slug: slug.into(),
+            email_hash: Some(email_hash.into()),
+            name: format!("Holder of {slug}"),
+            state: state.into(),
+            tito_updated_at: Utc::now() - Duration::minutes(minutes_ago),
+        }
+    }
+
+    for_each_backend! {
+        async fn newer_ticket_data_wins_and_older_data_is_ignored(backend: Backend) {
+            let t = TestDb::new(backend).await;
+            tickets::upsert_many(&t.db, &[ticket("t-1", "h1", "complete", 10)]).await.expect("insert");
+            assert_eq!(tickets::holder_name(&t.db, "h1").await.expect("lookup").as_deref(), Some("Holder of t-1"));
+            // A late, older delivery must not resurrect or change it…
+            tickets::upsert_many(&t.db, &[ticket("t-1", "h1", "void", 20)]).await.expect("older");
+            assert!(tickets::holder_name(&t.db, "h1").await.expect("lookup").is_some());
+            // …but a newer void removes access.
+            tickets::upsert_many(&t.db, &[ticket("t-1", "h1", "void", 1)]).await.expect("newer");
+            assert!(tickets::holder_name(&t.db, "h1").await.expect("lookup").is_none());
+            assert_eq!(tickets::get(&t.db, "t-1").await.expect("get").expect("row").state, "void");
+        }
+
+        async fn a_full_replace_drops_tickets_no_longer_listed(backend: Backend) {
+            let t = TestDb::new(backend).await;
+            let many: Vec<Ticket> = (0..900).map(|i| ticket(&format!("t-{i}"), &format!("h{i}"), "complete", 5)).collect();
+            assert_eq!(tickets::upsert_many(&t.db, &many).await.expect("insert"), 900);
+            tickets::replace_all(&t.db, &many[..10]).await.expect("replace");
+            assert!(tickets::holder_name(&t.db, "h5").await.expect("lookup").is_some());
+            assert!(tickets::holder_name(&t.db, "h500").await.expect("lookup").is_none());
+            assert_eq!(tickets::count_by_state(&t.db).await.expect("count"), vec![("complete".to_string(), 10)]);
+        }
+
+        async fn the_sync_cursor_is_the_newest_update_and_duplicates_in_a_batch_collapse(backend: Backend) {
+            let t = TestDb::new(backend).await;
+            assert_eq!(tickets::cursor(&t.db).await.expect("cursor"), None);
+            let batch = [ticket("a", "ha", "complete", 30), ticket("a", "ha", "void", 3), ticket("b", "hb", "complete", 7)];
+            tickets::upsert_many(&t.db, &batch).await.expect("insert");
+            assert_eq!(tickets::get(&t.db, "a").await.expect("get").expect("row").state, "void");
+            let cursor = tickets::cursor(&t.db).await.expect("cursor").expect("some");
+            assert!((cursor - (Utc::now() - Duration::minutes(3))).num_seconds().abs() <= 1, "{cursor}");
+        }
+    }
+}

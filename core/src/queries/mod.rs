@@ -7,3 +7,4 @@ pub mod attendance;
 pub mod attendees;
 pub mod logs;
 pub mod schedule_versions;
+pub mod tickets;
