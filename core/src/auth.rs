@@ -208,3 +208,66 @@ mod tests {
         assert_eq!(t.verify_auth(&jwt).expect_err("wrong kind").status(), 400);
     }
 }
+
+/// Claims of an `email-login` token (the magic link). `jti` makes each link usable once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginClaims {
+    /// Always `email-login`.
+    pub kind: String,
+    /// The attendee's row id.
+    pub sub: i32,
+    /// Roles computed when the link was requested (recomputed when it is used).
+    pub user_roles: Vec<String>,
+    /// Absolute client URL to land on after signing in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    /// Unique id of this link.
+    pub jti: String,
+    /// Issuer.
+    pub iss: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
+impl Tokens {
+    /// Signs a login link token for attendee `sub`, valid for `ttl`.
+    pub fn sign_login(
+        &self,
+        sub: i32,
+        roles: &[String],
+        redirect: Option<String>,
+        ttl: Duration,
+    ) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = LoginClaims {
+            kind: "email-login".into(),
+            sub,
+            user_roles: roles.to_vec(),
+            redirect,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iss: self.issuer.clone(),
+            iat: now,
+            exp: now + ttl.as_secs() as i64,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a login token")))
+    }
+
+    /// Verifies a login link token (no leeway on expiry: a link's lifetime is a promise made in the email).
+    pub fn verify_login(&self, token: &str) -> Result<LoginClaims, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.leeway = 0;
+        let kind = jsonwebtoken::decode::<KindOnly>(token, &self.decoding, &validation)
+            .map_err(token_error)?;
+        if kind.claims.kind != "email-login" {
+            return Err(ApiError::invalid("Expected a login token"));
+        }
+        jsonwebtoken::decode::<LoginClaims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| ApiError::invalid("Malformed login token"))
+    }
+}

@@ -120,6 +120,78 @@ pub const VARS: &[VarSpec] = &[
         doc: "Lifetime of sign-in (auth) tokens in days.",
     },
     VarSpec {
+        name: "SELF_URL",
+        default: None,
+        example: "https://plaza.example.org/api/",
+        doc: "Public URL of the API (login links, calendar feeds); default http://LISTEN_ADDR + API_BASE_PATH + /.",
+    },
+    VarSpec {
+        name: "CLIENT_URL",
+        default: None,
+        example: "https://plaza.example.org/",
+        doc: "Public URL of the web client (login redirects, share pages); default http://LISTEN_ADDR/.",
+    },
+    VarSpec {
+        name: "ADMIN_EMAILS",
+        default: None,
+        example: "ada@example.org, grace@example.org",
+        doc: "Comma-separated emails that sign in with the admin role (compared case-insensitively).",
+    },
+    VarSpec {
+        name: "LOGIN_LINK_TTL_MINUTES",
+        default: Some("30"),
+        example: "",
+        doc: "How long an emailed login link works (each link works once).",
+    },
+    VarSpec {
+        name: "LOGIN_NOTIFY_UNKNOWN",
+        default: Some("true"),
+        example: "",
+        doc: "Email addresses without a ticket that no ticket was found (true/false); the API answers the same either way.",
+    },
+    VarSpec {
+        name: "LOGIN_LIMIT_PER_EMAIL",
+        default: Some("5"),
+        example: "",
+        doc: "Login requests per address per minute before 429.",
+    },
+    VarSpec {
+        name: "LOGIN_LIMIT_PER_IP",
+        default: Some("30"),
+        example: "",
+        doc: "Login requests per client IP per minute before 429.",
+    },
+    VarSpec {
+        name: "SMTP_URL",
+        default: None,
+        example: "smtps://user:password@smtp.example.org:465",
+        doc: "SMTP server (smtps:// for TLS, smtp://…?tls=required for STARTTLS); unset writes emails to the log and OUTBOX_DIR.",
+    },
+    VarSpec {
+        name: "MAIL_FROM",
+        default: Some("plaza <noreply@localhost>"),
+        example: "",
+        doc: "From address of every email.",
+    },
+    VarSpec {
+        name: "MAIL_REPLY_TO",
+        default: None,
+        example: "help@example.org",
+        doc: "Reply-To address of every email (optional).",
+    },
+    VarSpec {
+        name: "OUTBOX_DIR",
+        default: Some("./data/outbox"),
+        example: "",
+        doc: "Where emails are written as .eml files when SMTP_URL is unset.",
+    },
+    VarSpec {
+        name: "TITO_SECURITY_TOKEN",
+        default: None,
+        example: "tito-webhook-security-token",
+        doc: "The Tito event's webhook security token (HMAC key of Tito-Signature); unset disables the webhook.",
+    },
+    VarSpec {
         name: "PRETALX_URL",
         default: Some("https://pretalx.com/api/"),
         example: "",
@@ -301,6 +373,30 @@ pub struct Config {
     pub jwt_issuer: String,
     /// `AUTH_TOKEN_TTL_DAYS`, as a duration.
     pub auth_token_ttl: Duration,
+    /// `SELF_URL`, ending in `/`.
+    pub self_url: String,
+    /// `CLIENT_URL`, ending in `/`.
+    pub client_url: String,
+    /// `ADMIN_EMAILS`, normalised (trimmed, lowercased).
+    pub admin_emails: Vec<String>,
+    /// `LOGIN_LINK_TTL_MINUTES`.
+    pub login_link_ttl: Duration,
+    /// `LOGIN_NOTIFY_UNKNOWN`.
+    pub login_notify_unknown: bool,
+    /// `LOGIN_LIMIT_PER_EMAIL`.
+    pub login_limit_per_email: u32,
+    /// `LOGIN_LIMIT_PER_IP`.
+    pub login_limit_per_ip: u32,
+    /// `SMTP_URL`; `None` writes emails to the log and the outbox folder.
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`.
+    pub mail_from: String,
+    /// `MAIL_REPLY_TO`.
+    pub mail_reply_to: Option<String>,
+    /// `OUTBOX_DIR`.
+    pub outbox_dir: PathBuf,
+    /// `TITO_SECURITY_TOKEN`.
+    pub tito_security_token: Option<Secret>,
     /// Where the schedule comes from.
     pub pretalx: PretalxSource,
     /// `PRETALX_IMPORT`: import options as JSON (parsed by the schedule job; validated there).
@@ -332,16 +428,24 @@ impl Config {
     /// Reads variables through `lookup` (tests pass a map). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&lookup);
+        let listen_addr = vars.parse("LISTEN_ADDR", |v| {
+            v.parse::<SocketAddr>().map_err(|e| e.to_string())
+        })?;
+        let api_base_path = normalise_base_path(&vars.text_keeping_empty("API_BASE_PATH")?)
+            .map_err(|reason| ConfigError {
+                var: "API_BASE_PATH",
+                reason,
+            })?;
+        let host = match listen_addr.ip() {
+            ip if ip.is_unspecified() => format!("127.0.0.1:{}", listen_addr.port()),
+            _ => listen_addr.to_string(),
+        };
+        let self_default = format!("http://{host}{api_base_path}/");
+        let client_default = format!("http://{host}/");
         Ok(Self {
             mode: vars.text("PLAZA_MODE")?,
-            listen_addr: vars.parse("LISTEN_ADDR", |v| {
-                v.parse::<SocketAddr>().map_err(|e| e.to_string())
-            })?,
-            api_base_path: normalise_base_path(&vars.text_keeping_empty("API_BASE_PATH")?)
-                .map_err(|reason| ConfigError {
-                    var: "API_BASE_PATH",
-                    reason,
-                })?,
+            listen_addr,
+            api_base_path,
             database_url: vars.parse("DATABASE_URL", DatabaseUrl::parse)?,
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", positive::<u32>)?,
             redis_url: vars.optional("REDIS_URL", |v| {
@@ -382,6 +486,33 @@ impl Config {
             auth_token_ttl: Duration::from_secs(
                 24 * 3600 * vars.parse("AUTH_TOKEN_TTL_DAYS", positive::<u64>)?,
             ),
+            self_url: public_url(&vars, "SELF_URL", &self_default)?,
+            client_url: public_url(&vars, "CLIENT_URL", &client_default)?,
+            admin_emails: vars
+                .optional("ADMIN_EMAILS", |v| {
+                    Ok(v.split(',')
+                        .map(normalise_email)
+                        .filter(|e| !e.is_empty())
+                        .collect())
+                })?
+                .unwrap_or_default(),
+            login_link_ttl: Duration::from_secs(
+                60 * vars.parse("LOGIN_LINK_TTL_MINUTES", positive::<u64>)?,
+            ),
+            login_notify_unknown: vars.parse("LOGIN_NOTIFY_UNKNOWN", boolean)?,
+            login_limit_per_email: vars.parse("LOGIN_LIMIT_PER_EMAIL", positive::<u32>)?,
+            login_limit_per_ip: vars.parse("LOGIN_LIMIT_PER_IP", positive::<u32>)?,
+            smtp_url: vars.optional("SMTP_URL", |v| {
+                if v.starts_with("smtp://") || v.starts_with("smtps://") {
+                    Ok(Secret::new(v))
+                } else {
+                    Err("expected an smtp:// or smtps:// URL".into())
+                }
+            })?,
+            mail_from: vars.parse("MAIL_FROM", mailbox)?,
+            mail_reply_to: vars.optional("MAIL_REPLY_TO", mailbox)?,
+            outbox_dir: PathBuf::from(vars.text("OUTBOX_DIR")?),
+            tito_security_token: vars.optional("TITO_SECURITY_TOKEN", |v| Ok(Secret::new(v)))?,
             pretalx: pretalx_source(&vars)?,
             pretalx_import: vars.optional("PRETALX_IMPORT", |v| {
                 serde_json::from_str::<serde_json::Value>(v)
@@ -490,6 +621,42 @@ fn pretalx_source(vars: &Vars<'_>) -> Result<PretalxSource, ConfigError> {
         base_url,
         event,
         token,
+    })
+}
+
+/// Trims and lowercases an email address: the one normalisation used everywhere (the reference's `trimEmail`).
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn mailbox(v: &str) -> Result<String, String> {
+    v.parse::<lettre::message::Mailbox>()
+        .map(|_| v.to_owned())
+        .map_err(|e| format!("not an email address: {e}"))
+}
+
+fn public_url(vars: &Vars<'_>, name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let value = vars
+        .optional(name, |v| Ok(v.to_owned()))?
+        .unwrap_or_else(|| default.to_owned());
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(ConfigError {
+            var: name,
+            reason: "expected an http(s):// URL".into(),
+        });
+    }
+    Ok(if value.ends_with('/') {
+        value
+    } else {
+        format!("{value}/")
     })
 }
 

@@ -5,7 +5,9 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod error;
+pub mod identity;
 pub mod model;
 pub mod queries;
 

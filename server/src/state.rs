@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
+use std::collections::HashSet;
+
+use arc_swap::ArcSwap;
 use plaza_core::auth::Tokens;
-use plaza_core::config::Secret;
+use plaza_core::config::{Secret, normalise_email};
+use plaza_core::email::{Mailer, Templates};
 use plaza_core::{Cache, Config, Db};
 use plaza_jobs::JobContext;
 
@@ -15,6 +19,8 @@ use crate::snapshot::ScheduleStore;
 
 /// The site settings shipped in `content/settings.json`, served inside `/schedule` until content import lands.
 const BUNDLED_SETTINGS: &str = include_str!("../../content/settings.json");
+/// The block list shipped in `content/blocked.json` (`{"emails": [...]}`), until content import lands.
+const BUNDLED_BLOCKED: &str = include_str!("../../content/blocked.json");
 
 /// Shared state of the HTTP API. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -29,6 +35,11 @@ pub struct AppState {
     pub tokens: Tokens,
     /// The schedule served from memory.
     pub schedule: ScheduleStore,
+    /// Email templates.
+    pub templates: Templates,
+    /// Where emails go.
+    pub mailer: Mailer,
+    blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
 }
 
@@ -62,14 +73,53 @@ impl AppState {
         let settings = serde_json::from_str(BUNDLED_SETTINGS)
             .context("content/settings.json is not valid JSON")?;
         let schedule = ScheduleStore::new(settings)?;
+        let templates = Templates::bundled()?;
+        let mailer = Mailer::from_config(&config)?;
+        let blocked: Blocked =
+            serde_json::from_str(BUNDLED_BLOCKED).context("content/blocked.json is invalid")?;
+        let blocked = blocked.emails.iter().map(|e| normalise_email(e)).collect();
         Ok(Self {
             config,
             cache,
             db,
             tokens,
             schedule,
+            templates,
+            mailer,
+            blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The normalised blocked addresses.
+    pub fn blocked(&self) -> Arc<HashSet<String>> {
+        self.blocked.load_full()
+    }
+
+    /// Replaces the block list (content import; tests).
+    pub fn set_blocked(&self, emails: impl IntoIterator<Item = String>) {
+        self.blocked.store(Arc::new(
+            emails.into_iter().map(|e| normalise_email(&e)).collect(),
+        ));
+    }
+
+    /// Renders and sends an email in the background: the caller never waits for SMTP and a failure is logged (and
+    /// counted in `/metrics`), never surfaced to the person who triggered it.
+    pub fn send_email(&self, to: &str, template: &str, locale: &str, values: &[(&str, &str)]) {
+        let email = match self.templates.render(template, locale, values) {
+            Ok(email) => email,
+            Err(err) => {
+                tracing::error!(%err, template, "cannot render an email");
+                return;
+            }
+        };
+        let mailer = self.mailer.clone();
+        let to = to.to_owned();
+        tokio::spawn(async move {
+            if let Err(err) = mailer.send(&to, &email).await {
+                tracing::warn!(%err, template = %email.template, "email not sent");
+            }
+        });
     }
 
     /// The context jobs run with, sharing this state's storage.
@@ -90,6 +140,12 @@ impl AppState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Blocked {
+    emails: Vec<String>,
 }
 
 fn random_secret() -> Secret {

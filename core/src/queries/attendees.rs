@@ -64,3 +64,39 @@ pub async fn revoke_tokens(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE attendees SET token_version = token_version + 1 WHERE id = $1";
     on_db!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
 }
+
+/// The attendee with (normalised) `email`.
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Attendee>, sqlx::Error> {
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM attendees WHERE email = $1");
+    on_db!(db, pool => sqlx::query_as::<_, Attendee>(SQL).bind(email).fetch_optional(pool).await)
+}
+
+/// The attendee with `email`, created (unverified, language `en`) with `name` if missing. Race-free: concurrent
+/// calls for one address yield one row.
+pub async fn ensure(db: &Db, email: &str, name: &str) -> Result<Attendee, sqlx::Error> {
+    const SQL: &str = concat!(
+        "INSERT INTO attendees (name, email) VALUES ($1, $2) ",
+        // A no-op update so RETURNING yields the existing row too.
+        "ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING ",
+        columns!()
+    );
+    on_db!(db, pool => sqlx::query_as::<_, Attendee>(SQL).bind(name).bind(email).fetch_one(pool).await)
+}
+
+/// Updates the name of the attendee with `email` (Tito `ticket.updated`); false when there is none.
+pub async fn rename(db: &Db, email: &str, name: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET name = $1 WHERE email = $2";
+    on_db!(db, pool => sqlx::query(SQL).bind(name).bind(email).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Marks attendee `id` verified (a login link was used).
+pub async fn mark_verified(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET verified = TRUE WHERE id = $1";
+    on_db!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes attendee `id` with its attendance and logs (foreign keys cascade, so it is one atomic statement).
+pub async fn delete(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM attendees WHERE id = $1";
+    on_db!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}

@@ -5,6 +5,7 @@
 
 pub mod attendance;
 pub mod attendees;
+pub mod login_tokens;
 pub mod logs;
 pub mod schedule_versions;
 pub mod tickets;
