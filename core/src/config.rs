@@ -215,6 +215,30 @@ pub const VARS: &[VarSpec] = &[
         example: r#"{"questions":{"links":[12],"recommendations":13,"affiliation":14},"aslTagId":5,"ccTagId":6}"#,
         doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales, unscheduledStates.",
     },
+    VarSpec {
+        name: "TITO_URL",
+        default: Some("https://api.tito.io/v3/"),
+        example: "",
+        doc: "Base URL of the Tito Admin API v3.",
+    },
+    VarSpec {
+        name: "TITO_ACCOUNT",
+        default: None,
+        example: "my-organisation",
+        doc: "Tito account slug (required with TITO_API_TOKEN).",
+    },
+    VarSpec {
+        name: "TITO_EVENT",
+        default: None,
+        example: "my-conference-2026",
+        doc: "Tito event slug (required with TITO_API_TOKEN).",
+    },
+    VarSpec {
+        name: "TITO_API_TOKEN",
+        default: None,
+        example: "tito-admin-api-token",
+        doc: "Tito Admin API token (live mode for real tickets). Unset disables fetch-users: nobody is on the allow-list.",
+    },
 ];
 
 /// A variable that is missing or has an invalid value. Printed as one line naming the variable.
@@ -401,6 +425,8 @@ pub struct Config {
     pub pretalx: PretalxSource,
     /// `PRETALX_IMPORT`: import options as JSON (parsed by the schedule job; validated there).
     pub pretalx_import: Option<serde_json::Value>,
+    /// Where ticket holders come from (`TITO_*`).
+    pub tito: TitoSource,
 }
 
 /// The schedule source selected by the `PRETALX_*` variables.
@@ -417,6 +443,24 @@ pub enum PretalxSource {
     },
     /// No token configured: the bundled demo event, imported through the same pipeline.
     Demo,
+}
+
+/// The ticket source selected by the `TITO_*` variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TitoSource {
+    /// A real Tito event.
+    Api {
+        /// Admin API base URL, ending in `/`.
+        base_url: String,
+        /// Account (organisation) slug.
+        account: String,
+        /// Event slug.
+        event: String,
+        /// Admin API token.
+        token: Secret,
+    },
+    /// No token configured: `fetch-users` has nothing to read.
+    Disabled,
 }
 
 impl Config {
@@ -518,6 +562,7 @@ impl Config {
                 serde_json::from_str::<serde_json::Value>(v)
                     .map_err(|e| format!("not valid JSON: {e}"))
             })?,
+            tito: tito_source(&vars)?,
         })
     }
 
@@ -647,17 +692,51 @@ fn public_url(vars: &Vars<'_>, name: &'static str, default: &str) -> Result<Stri
     let value = vars
         .optional(name, |v| Ok(v.to_owned()))?
         .unwrap_or_else(|| default.to_owned());
-    if !(value.starts_with("http://") || value.starts_with("https://")) {
-        return Err(ConfigError {
-            var: name,
-            reason: "expected an http(s):// URL".into(),
-        });
-    }
-    Ok(if value.ends_with('/') {
-        value
-    } else {
-        format!("{value}/")
+    http_base_url(&value).map_err(|reason| ConfigError { var: name, reason })
+}
+
+fn tito_source(vars: &Vars<'_>) -> Result<TitoSource, ConfigError> {
+    // Like Pretalx: every variable is read and validated, so a typo is reported even while the token is unset.
+    let base_url = vars.parse("TITO_URL", http_base_url)?;
+    let account = vars.optional("TITO_ACCOUNT", slug)?;
+    let event = vars.optional("TITO_EVENT", slug)?;
+    let Some(token) = vars.optional("TITO_API_TOKEN", |v| Ok(Secret::new(v)))? else {
+        return Ok(TitoSource::Disabled);
+    };
+    let required = |var: &'static str| ConfigError {
+        var,
+        reason: "is required with TITO_API_TOKEN".into(),
+    };
+    Ok(TitoSource::Api {
+        base_url,
+        account: account.ok_or_else(|| required("TITO_ACCOUNT"))?,
+        event: event.ok_or_else(|| required("TITO_EVENT"))?,
+        token,
     })
+}
+
+/// An http(s) URL, normalised to end in `/` (so relative paths join below it).
+fn http_base_url(v: &str) -> Result<String, String> {
+    if v.starts_with("https://") || v.starts_with("http://") {
+        Ok(if v.ends_with('/') {
+            v.to_owned()
+        } else {
+            format!("{v}/")
+        })
+    } else {
+        Err("expected an http(s):// URL".into())
+    }
+}
+
+/// A URL slug: letters, digits, `-` and `_`.
+fn slug(v: &str) -> Result<String, String> {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(v.to_owned())
+    } else {
+        Err("expected a slug (letters, digits, - and _)".into())
+    }
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(v: &str) -> Result<T, String> {
@@ -778,6 +857,56 @@ mod tests {
     }
 
     #[test]
+    fn a_tito_token_enables_the_sync_and_needs_an_account_and_an_event() {
+        assert_eq!(load(&[]).expect("valid").tito, TitoSource::Disabled);
+        let err =
+            load(&[("TITO_API_TOKEN", "t"), ("TITO_EVENT", "fest-26")]).expect_err("no account");
+        assert_eq!(err.var, "TITO_ACCOUNT");
+        assert!(err.to_string().contains("TITO_ACCOUNT"), "{err}");
+        let err =
+            load(&[("TITO_API_TOKEN", "t"), ("TITO_ACCOUNT", "mozilla")]).expect_err("no event");
+        assert_eq!(err.var, "TITO_EVENT");
+        let config = load(&[
+            ("TITO_API_TOKEN", "t"),
+            ("TITO_ACCOUNT", "mozilla"),
+            ("TITO_EVENT", "fest-26"),
+        ])
+        .expect("valid");
+        let TitoSource::Api {
+            base_url,
+            account,
+            event,
+            token,
+        } = config.tito
+        else {
+            panic!("expected the API source")
+        };
+        assert_eq!(
+            (base_url.as_str(), account.as_str(), event.as_str()),
+            ("https://api.tito.io/v3/", "mozilla", "fest-26")
+        );
+        assert_eq!(token.expose(), "t");
+    }
+
+    #[test]
+    fn tito_values_are_validated_even_without_a_token() {
+        let err = load(&[("TITO_URL", "api.tito.io")]).expect_err("not a URL");
+        assert_eq!(err.var, "TITO_URL");
+        let err = load(&[("TITO_EVENT", "fest 26")]).expect_err("not a slug");
+        assert_eq!(err.var, "TITO_EVENT");
+        let config = load(&[
+            ("TITO_URL", "http://127.0.0.1:9/v3"),
+            ("TITO_API_TOKEN", "t"),
+            ("TITO_ACCOUNT", "a"),
+            ("TITO_EVENT", "e"),
+        ])
+        .expect("valid");
+        assert!(
+            matches!(config.tito, TitoSource::Api { ref base_url, .. } if base_url == "http://127.0.0.1:9/v3/")
+        );
+    }
+
+    #[test]
     fn redis_url_must_be_a_redis_url() {
         let err = load(&[("REDIS_URL", "http://x")]).expect_err("must fail");
         assert_eq!(err.var, "REDIS_URL");
@@ -811,6 +940,9 @@ mod tests {
             ("JWT_SECRET", "hunter2hunter2hunter2hunter2hunter2"),
             ("PRETALX_API_TOKEN", "hunter2"),
             ("PRETALX_EVENT", "e"),
+            ("TITO_API_TOKEN", "hunter2"),
+            ("TITO_ACCOUNT", "a"),
+            ("TITO_EVENT", "e"),
         ])
         .expect("valid");
         let shown = format!("{config:?}");

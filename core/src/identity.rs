@@ -59,7 +59,7 @@ pub async fn allowance(
     let ticket_name = tickets::holder_name(db, &hash).await?;
     let mut granted = Vec::new();
     if !blocked.contains(&email) {
-        if config.admin_emails.iter().any(|a| *a == email) {
+        if config.admin_emails.contains(&email) {
             granted.push(roles::ADMIN.to_owned());
         }
         if facilitators.contains(&hash) {

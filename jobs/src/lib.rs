@@ -7,6 +7,8 @@
 pub mod pretalx;
 mod runner;
 pub mod schedule;
+pub mod tito;
+pub mod users;
 
 pub use runner::{JobError, JobGuard, acquire, is_running, run_exclusive};
 

@@ -51,6 +51,10 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
 
+    /// With --mode fetch-users: rebuild the allow-list from scratch.
+    #[arg(long)]
+    pub full: bool,
+
     /// A development or maintenance command instead of a mode.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -69,6 +73,30 @@ pub enum Command {
     },
     /// Import the bundled demo event (a plausible 3-day conference) whatever PRETALX_* says; for tests and demos.
     FakeSchedule,
+    /// Print a list from the configured Tito event as raw JSON (to inspect what fetch-users reads).
+    Tito {
+        /// What to list.
+        #[arg(value_enum)]
+        list: TitoList,
+    },
+    /// Add N fake complete tickets (attendee-<i>@example.org) to the allow-list and print their emails; for local
+    /// data.
+    FakeTito {
+        /// How many tickets.
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+    },
+}
+
+/// `plaza tito …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TitoList {
+    /// The event's complete and void tickets (what fetch-users reads).
+    Tickets,
+    /// The event's registrations (orders).
+    Registrations,
+    /// The account's events.
+    Events,
 }
 
 /// `plaza schedule …`.

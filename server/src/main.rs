@@ -34,6 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.full && (cli.command.is_some() || mode != Mode::FetchUsers) {
+        eprintln!("plaza: --full only applies to --mode fetch-users");
+        return ExitCode::from(2);
+    }
+    let options = modes::Options { full: cli.full };
     telemetry::init_logs(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,7 +53,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Some(command) => modes::run_command(command, config).await,
-            None => modes::run(mode, config, shutdown::on_signal()).await,
+            None => modes::run(mode, options, config, shutdown::on_signal()).await,
         }
     });
     match outcome {

@@ -1,14 +1,16 @@
 //! What each `--mode` runs. Long-running modes share one shutdown token; one-shot modes return an exit status.
 
 use plaza_core::Config;
-use plaza_core::config::DatabaseKind;
+use plaza_core::config::{ConfigError, DatabaseKind, TitoSource};
 use tokio_util::sync::CancellationToken;
 
 use plaza_jobs::schedule::{self, ImportSummary};
+use plaza_jobs::tito::TicketQuery;
+use plaza_jobs::users;
 
 use plaza_core::queries::schedule_versions;
 
-use crate::cli::{Command, Mode, ScheduleAction};
+use crate::cli::{Command, Mode, ScheduleAction, TitoList};
 use crate::snapshot::refresher;
 use crate::startup::Application;
 use crate::state::AppState;
@@ -18,8 +20,20 @@ use crate::state::AppState;
 #[error("mode `{0}` is not implemented yet")]
 pub struct NotImplemented(pub String);
 
+/// Command-line options of one-shot modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--full`: `fetch-users` rebuilds the allow-list from every ticket instead of reading changes.
+    pub full: bool,
+}
+
 /// Runs `mode` to completion (for servers: until `shutdown` is cancelled).
-pub async fn run(mode: Mode, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    mode: Mode,
+    options: Options,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     match mode {
         Mode::Migrate => migrate(&config).await,
         Mode::Api => serve_api(AppState::connect(config).await?, shutdown).await,
@@ -57,12 +71,24 @@ pub async fn run(mode: Mode, config: Config, shutdown: CancellationToken) -> any
             print_summary(&summary?);
             Ok(())
         }
+        Mode::FetchUsers => {
+            require_tito(&config, "--mode fetch-users")?;
+            let state = AppState::connect(config).await?;
+            let summary = users::run_once(&state.jobs(), options.full).await;
+            state.db.close().await;
+            println!("{}", summary?);
+            Ok(())
+        }
         other => Err(NotImplemented(other.name()).into()),
     }
 }
 
 /// Runs a maintenance command (not a server) against the configured storage.
 pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::Tito { list } = command {
+        // Reads Tito only: no storage to open.
+        return print_tito(list, &config).await;
+    }
     let state = AppState::connect(config).await?;
     if state.db.kind() == DatabaseKind::Sqlite {
         state
@@ -123,8 +149,38 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
             };
             print_summary(&schedule::run_once(&ctx).await?);
         }
+        Command::FakeTito { count } => {
+            for email in users::insert_fake(&ctx, count).await? {
+                println!("{email}");
+            }
+        }
+        Command::Tito { list } => print_tito(list, &ctx.config).await?,
     }
     state.db.close().await;
+    Ok(())
+}
+
+/// A [`ConfigError`] (exit 2) when Tito is not configured, for `what` that needs it.
+fn require_tito(config: &Config, what: &str) -> Result<(), ConfigError> {
+    match config.tito {
+        TitoSource::Api { .. } => Ok(()),
+        TitoSource::Disabled => Err(ConfigError {
+            var: "TITO_API_TOKEN",
+            reason: format!("is required by {what} (with TITO_ACCOUNT and TITO_EVENT)"),
+        }),
+    }
+}
+
+/// `plaza tito <list>`: the list as Tito sends it, pretty JSON on stdout (logs go to stderr).
+async fn print_tito(list: TitoList, config: &Config) -> anyhow::Result<()> {
+    require_tito(config, "plaza tito")?;
+    let client = users::client(config)?;
+    let values = match list {
+        TitoList::Tickets => client.tickets_raw(&TicketQuery::access()).await?,
+        TitoList::Registrations => client.registrations().await?,
+        TitoList::Events => client.events().await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&values)?);
     Ok(())
 }
 

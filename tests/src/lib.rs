@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod fake_pretalx;
+pub mod fake_tito;
 pub mod redis_server;
 pub mod storage;
 

@@ -221,3 +221,87 @@ async fn fake_schedule_imports_the_demo_event_on_the_embedded_tier() {
         .expect("a session count");
     assert!(sessions >= 120, "{stdout}");
 }
+
+#[test]
+fn fetch_users_without_a_tito_token_exits_2_naming_the_variable() {
+    let output = plaza(&["--mode", "fetch-users"], &[("RUST_LOG", "off")]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("TITO_API_TOKEN"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn full_outside_fetch_users_is_a_usage_error() {
+    let output = plaza(&["--mode", "migrate", "--full"], &[("RUST_LOG", "off")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--full"), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_users_syncs_differentially_then_fully_and_fails_loudly_on_a_bad_token() {
+    use plaza_tests::fake_tito::{FakeTito, ticket};
+    let t = TestDb::new(Backend::Real).await;
+    let at = |minutes: i64| chrono::Utc::now() - chrono::TimeDelta::minutes(minutes);
+    let fake = FakeTito::start(vec![
+        ticket("ti_a", "complete", Some("a@example.org"), at(30)),
+        ticket("ti_b", "void", Some("b@example.org"), at(20)),
+        ticket("ti_c", "complete", Some("c@example.org"), at(10)),
+    ])
+    .await;
+    let mut vars = fake.env();
+    vars.extend([
+        ("DATABASE_URL", t.url.expose().to_owned()),
+        ("RUST_LOG", "off".to_owned()),
+    ]);
+    let stdout = |output: &Output| String::from_utf8_lossy(&output.stdout).into_owned();
+
+    let first = plaza_async(&["--mode", "fetch-users"], vars.clone()).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).starts_with(
+            "users: full sync — 3 tickets fetched (2 complete, 1 void), 3 written; 2 tickets grant access"
+        ),
+        "{}",
+        stdout(&first)
+    );
+
+    let second = plaza_async(&["--mode", "fetch-users"], vars.clone()).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stdout(&second).starts_with("users: differential sync since"),
+        "{}",
+        stdout(&second)
+    );
+
+    let full = plaza_async(&["--mode", "fetch-users", "--full"], vars.clone()).await;
+    assert!(full.status.success(), "{}", stderr(&full));
+    assert!(
+        stdout(&full).starts_with("users: full sync"),
+        "{}",
+        stdout(&full)
+    );
+
+    vars.push(("TITO_API_TOKEN", "revoked".to_owned()));
+    let refused = plaza_async(&["--mode", "fetch-users"], vars).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(err.contains("Tito refused the API token (401)"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_tito_adds_tickets_and_prints_their_emails() {
+    let dir = plaza_tests::storage::TempDir::new();
+    let url = format!("sqlite://{}/plaza.db", dir.path.display());
+    let output = plaza_async(
+        &["fake-tito", "--count", "3"],
+        vec![("DATABASE_URL", url), ("RUST_LOG", "off".into())],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "attendee-1@example.org\nattendee-2@example.org\nattendee-3@example.org\n"
+    );
+}
