@@ -151,7 +151,9 @@ impl MemoryTransport {
         }
     }
 
-    fn respond(&self, url: &Url) -> RawResponse {
+    /// Answers one GET of `url` at once (what [`Transport::get`] does, without the future), so other servers can
+    /// reuse these pages: the benchmark's wiremock Pretalx serves its dataset through it.
+    pub fn respond(&self, url: &Url) -> RawResponse {
         let segments: Vec<&str> = url
             .path_segments()
             .map(|segments| segments.filter(|segment| !segment.is_empty()).collect())
