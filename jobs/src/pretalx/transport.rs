@@ -151,7 +151,8 @@ impl MemoryTransport {
         }
     }
 
-    /// The response to a GET of `url` (also used by test servers that serve a dataset over real HTTP).
+    /// Answers one GET of `url` at once (what [`Transport::get`] does, without the future), so other servers can
+    /// reuse these pages: the benchmark's wiremock Pretalx serves its dataset through it.
     pub fn respond(&self, url: &Url) -> RawResponse {
         let segments: Vec<&str> = url
             .path_segments()
