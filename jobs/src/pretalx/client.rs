@@ -123,13 +123,23 @@ pub enum PretalxError {
 }
 
 /// Reads one Pretalx event through `T`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PretalxClient<T> {
     transport: T,
     event_url: Url,
     headers: Vec<(&'static str, String)>,
     retry: RetryPolicy,
     max_pages: u32,
+}
+
+// Hand-written: the headers hold the API token, which must never reach a log.
+impl<T> fmt::Debug for PretalxClient<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("PretalxClient")
+            .field("event_url", &self.event_url.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PretalxClient<HttpTransport> {

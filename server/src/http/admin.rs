@@ -19,7 +19,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .post(post_pretalx),
     )
     .service(web::resource("/admin/schedule/versions").get(get_versions))
-    .service(web::resource("/admin/schedule/versions/{id}/publish").post(post_publish_version));
+    .service(web::resource("/admin/schedule/versions/{id}/publish").post(post_publish_version))
+    .service(web::resource("/admin/users/{id}/revoke").post(post_revoke_user));
 }
 
 /// `{isEnabled, isRunning}`: a source is configured (a Pretalx token, or the demo event), and whether an import
@@ -93,4 +94,16 @@ async fn post_publish_version(
         .await
         .map_err(job_error)?;
     Ok(HttpResponse::Ok().json(json!({ "message": "ok", "version": published.version })))
+}
+
+/// Revokes every token of attendee `id` (bumps their token version); 404 for an unknown id.
+async fn post_revoke_user(
+    _admin: AdminUser,
+    path: web::Path<i32>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    if !plaza_core::queries::attendees::revoke_tokens(&state.db, path.into_inner()).await? {
+        return Err(ApiError::NotFound.into());
+    }
+    Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
 }

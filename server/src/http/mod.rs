@@ -8,9 +8,11 @@ pub mod auth;
 pub mod error;
 mod general;
 mod lint_page;
+mod login;
 pub mod observe;
 mod ops;
 mod schedule;
+mod tito;
 
 use actix_web::web;
 
@@ -35,6 +37,8 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
                 web::scope(&base)
                     .configure(general::config)
                     .configure(schedule::config)
+                    .configure(login::config)
+                    .configure(tito::config)
                     .configure(admin::config),
             );
     }
