@@ -10,6 +10,7 @@ pub mod fake_pretalx;
 pub mod fake_tito;
 pub mod redis_server;
 pub mod sized_pretalx;
+pub mod smtp_sink;
 pub mod storage;
 
 pub use app::{TestApp, spawn_app};
