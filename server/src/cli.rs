@@ -86,6 +86,15 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         count: u32,
     },
+    /// Mint an auth token for EMAIL (creating a verified attendee if needed) and print it with the client sign-in
+    /// URL; for development and support.
+    DevToken {
+        /// The attendee's email.
+        email: String,
+        /// Roles to grant (repeatable): admin, facilitator, attendee.
+        #[arg(long = "role", default_value = "attendee")]
+        roles: Vec<String>,
+    },
 }
 
 /// `plaza tito …`.

@@ -155,6 +155,28 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
             }
         }
         Command::Tito { list } => print_tito(list, &ctx.config).await?,
+        Command::DevToken { email, roles } => {
+            if !plaza_core::identity::looks_like_email(&email) {
+                return Err(ConfigError {
+                    var: "EMAIL",
+                    reason: format!("{email:?} is not an email address"),
+                }
+                .into());
+            }
+            state.config.require_jwt_secret()?;
+            let email = plaza_core::config::normalise_email(&email);
+            let name = email.split('@').next().unwrap_or_default().to_owned();
+            let attendee =
+                plaza_core::queries::attendees::upsert_verified(&state.db, &email, &name).await?;
+            let token = state.tokens.sign_auth(
+                attendee.id,
+                &roles,
+                &attendee.language,
+                attendee.token_version,
+            )?;
+            println!("{token}");
+            println!("{}_auth#token={token}", state.config.client_url);
+        }
     }
     state.db.close().await;
     Ok(())

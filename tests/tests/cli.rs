@@ -305,3 +305,50 @@ async fn fake_tito_adds_tickets_and_prints_their_emails() {
         "attendee-1@example.org\nattendee-2@example.org\nattendee-3@example.org\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_token_mints_a_token_the_api_accepts() {
+    let t = TestDb::new(Backend::Real).await;
+    let secret = "dev-token-test-secret-dev-token-test-secret";
+    let vars = vec![
+        ("DATABASE_URL", t.url.expose().to_owned()),
+        ("JWT_SECRET", secret.to_owned()),
+        ("RUST_LOG", "off".to_owned()),
+    ];
+    let output = plaza_async(
+        &["dev-token", "Dev@Example.org", "--role", "admin"],
+        vars.clone(),
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .expect("a token")
+        .to_owned();
+    let tokens = plaza_core::auth::Tokens::new(
+        &plaza_core::config::Secret::new(secret),
+        "plaza",
+        std::time::Duration::from_secs(60),
+    );
+    let claims = tokens.verify_auth(&token).expect("the token verifies");
+    assert!(claims.has_role("admin"));
+    let row = plaza_core::queries::attendees::get(&t.db, claims.sub)
+        .await
+        .expect("db")
+        .expect("row");
+    assert_eq!(
+        (row.email.as_str(), row.verified),
+        ("dev@example.org", true)
+    );
+
+    let bad = plaza_async(&["dev-token", "not-an-email"], vars.clone()).await;
+    assert_eq!(bad.status.code(), Some(2));
+    let no_secret = plaza_async(
+        &["dev-token", "a@example.org"],
+        vec![("DATABASE_URL", t.url.expose().to_owned())],
+    )
+    .await;
+    assert_eq!(no_secret.status.code(), Some(2));
+    assert!(stderr(&no_secret).contains("JWT_SECRET"));
+}
