@@ -369,19 +369,38 @@ mod tests {
 
     #[tokio::test]
     async fn the_outbox_keeps_a_complete_message_per_email() {
-        let dir = std::env::temp_dir().join(format!("plaza-outbox-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("plaza-outbox-{}", uuid::Uuid::new_v4().simple()));
         let from = mailbox("plaza <noreply@example.org>").expect("from");
-        let mailer = Mailer::Outbox { dir: dir.clone(), from, reply_to: None };
+        let mailer = Mailer::Outbox {
+            dir: dir.clone(),
+            from,
+            reply_to: None,
+        };
         let email = Templates::bundled()
             .expect("valid")
-            .render("login", "es", &[("name", "Zoë"), ("url", "https://p.example/x"), ("minutes", "30")])
+            .render(
+                "login",
+                "es",
+                &[
+                    ("name", "Zoë"),
+                    ("url", "https://p.example/x"),
+                    ("minutes", "30"),
+                ],
+            )
             .expect("renders");
-        mailer.send("zoë@example.org", &email).await.expect("written");
+        mailer
+            .send("zoë@example.org", &email)
+            .await
+            .expect("written");
         let files: Vec<_> = std::fs::read_dir(&dir).expect("outbox exists").collect();
         assert_eq!(files.len(), 1);
         let path = files[0].as_ref().expect("entry").path();
         let raw = std::fs::read_to_string(&path).expect("readable");
-        assert!(raw.contains("multipart/alternative") && raw.contains("text/html"), "{raw}");
+        assert!(
+            raw.contains("multipart/alternative") && raw.contains("text/html"),
+            "{raw}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

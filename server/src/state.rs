@@ -91,6 +91,23 @@ impl AppState {
         })
     }
 
+    /// What the allow-list says about `email` now (tickets, the served schedule's facilitators, admins, block list).
+    pub async fn allowance(
+        &self,
+        email: &str,
+    ) -> Result<plaza_core::identity::Allowance, sqlx::Error> {
+        let snapshot = self.schedule.current();
+        let blocked = self.blocked();
+        plaza_core::identity::allowance(
+            &self.db,
+            &self.config,
+            &snapshot.schedule.facilitators,
+            &blocked,
+            email,
+        )
+        .await
+    }
+
     /// The normalised blocked addresses.
     pub fn blocked(&self) -> Arc<HashSet<String>> {
         self.blocked.load_full()

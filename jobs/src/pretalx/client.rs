@@ -1,6 +1,7 @@
 //! The Pretalx v2 client: headers, retries, pagination and validation of every object, over any [`Transport`].
 //! It returns wire types and knows nothing about deconf; it never logs the token.
 
+use crate::wire_util::at;
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
@@ -422,24 +423,12 @@ fn decode<O: DeserializeOwned>(
     resource: &str,
     object: &str,
 ) -> Result<O, PretalxError> {
-    serde_path_to_error::deserialize(value).map_err(|error| PretalxError::Malformed {
+    crate::wire_util::decode_at(value).map_err(|(path, message)| PretalxError::Malformed {
         resource: resource.to_owned(),
         object: object.to_owned(),
-        path: match error.path().to_string() {
-            root if root == "." => String::new(),
-            path => path,
-        },
-        message: error.inner().to_string(),
+        path,
+        message,
     })
-}
-
-/// `at `slots`: ` before a field error, nothing for an error of the object itself.
-fn at(path: &str) -> String {
-    if path.is_empty() {
-        String::new()
-    } else {
-        format!("at `{path}`: ")
-    }
 }
 
 /// `"H7KDQP"` for submissions and speakers, `#42` for id-keyed objects, `(unnamed)` otherwise.
@@ -451,10 +440,6 @@ fn object_name(value: &Value) -> String {
     }
 }
 
-/// The first 200 characters of a body, for error messages.
 fn detail(response: &RawResponse) -> String {
-    String::from_utf8_lossy(&response.body)
-        .chars()
-        .take(200)
-        .collect()
+    crate::wire_util::excerpt(&response.body)
 }

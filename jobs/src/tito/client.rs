@@ -2,6 +2,7 @@
 //! ticket, over any [`Transport`]. It returns wire types (or raw JSON for dumps) and knows nothing about plaza's
 //! tables; it never logs the token.
 
+use crate::wire_util::at;
 use std::fmt;
 use std::time::Duration;
 
@@ -517,24 +518,12 @@ fn parse_json(body: &[u8], resource: &str, object: &str) -> Result<Value, TitoEr
 }
 
 fn decode<O: DeserializeOwned>(value: Value, resource: &str, object: &str) -> Result<O, TitoError> {
-    serde_path_to_error::deserialize(value).map_err(|error| TitoError::Malformed {
+    crate::wire_util::decode_at(value).map_err(|(path, message)| TitoError::Malformed {
         resource: resource.to_owned(),
         object: object.to_owned(),
-        path: match error.path().to_string() {
-            root if root == "." => String::new(),
-            path => path,
-        },
-        message: error.inner().to_string(),
+        path,
+        message,
     })
-}
-
-/// `at `state`: ` before a field error, nothing for an error of the object itself.
-fn at(path: &str) -> String {
-    if path.is_empty() {
-        String::new()
-    } else {
-        format!("at `{path}`: ")
-    }
 }
 
 /// `"ti_p7YU…"` by slug, `#42` by id, `(unnamed)` otherwise.
@@ -546,12 +535,8 @@ fn object_name(value: &Value) -> String {
     }
 }
 
-/// The first 200 characters of a body, for error messages.
 fn detail(response: &RawResponse) -> String {
-    String::from_utf8_lossy(&response.body)
-        .chars()
-        .take(200)
-        .collect()
+    crate::wire_util::excerpt(&response.body)
 }
 
 #[cfg(test)]

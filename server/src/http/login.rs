@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{TimeZone as _, Utc};
 use plaza_core::ApiError;
 use plaza_core::error::Failure;
-use plaza_core::identity::{self, Allowance};
+use plaza_core::identity;
 use plaza_core::model::schedule::hash_email;
 use plaza_core::queries::{attendees, login_tokens};
 use serde::Deserialize;
@@ -72,19 +72,6 @@ async fn rate_limit(state: &AppState, key: &str, limit: u32) -> Result<(), HttpE
     Ok(())
 }
 
-async fn allowance_of(state: &AppState, email: &str) -> Result<Allowance, HttpError> {
-    let snapshot = state.schedule.current();
-    let blocked = state.blocked();
-    Ok(identity::allowance(
-        &state.db,
-        &state.config,
-        &snapshot.schedule.facilitators,
-        &blocked,
-        email,
-    )
-    .await?)
-}
-
 async fn post_login(
     req: HttpRequest,
     body: web::Json<LoginBody>,
@@ -115,7 +102,7 @@ async fn post_login(
     )
     .await?;
 
-    let allowance = allowance_of(&state, &email).await?;
+    let allowance = state.allowance(&email).await?;
     if allowance.is_allowed() {
         let attendee =
             attendees::ensure(&state.db, &allowance.email, &allowance.display_name()).await?;
@@ -208,7 +195,7 @@ async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError>
     let attendee = attendees::get(&state.db, claims.sub)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let allowance = allowance_of_core(state, &attendee.email).await?;
+    let allowance = state.allowance(&attendee.email).await?;
     if !allowance.is_allowed() {
         return Err(ApiError::Unauthorized("general.unauthorized"));
     }
@@ -229,10 +216,6 @@ async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError>
         state.config.client_url,
         fragment.finish()
     ))
-}
-
-async fn allowance_of_core(state: &AppState, email: &str) -> Result<Allowance, ApiError> {
-    allowance_of(state, email).await.map_err(|e| e.0)
 }
 
 /// `{registration}`: the signed-in attendee's row (401 when blocked since).

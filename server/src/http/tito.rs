@@ -139,15 +139,7 @@ async fn send_login_once(state: &AppState, slug: &str, email: &str) -> Result<()
     {
         return Ok(());
     }
-    let snapshot = state.schedule.current();
-    let allowance = identity::allowance(
-        &state.db,
-        &state.config,
-        &snapshot.schedule.facilitators,
-        &state.blocked(),
-        email,
-    )
-    .await?;
+    let allowance = state.allowance(email).await?;
     if !allowance.is_allowed() {
         return Ok(());
     }
@@ -176,15 +168,7 @@ async fn revoke_if_no_longer_allowed(state: &AppState, email: &str) -> Result<()
     let Some(attendee) = attendees::find_by_email(&state.db, email).await? else {
         return Ok(());
     };
-    let snapshot = state.schedule.current();
-    let allowance = identity::allowance(
-        &state.db,
-        &state.config,
-        &snapshot.schedule.facilitators,
-        &state.blocked(),
-        email,
-    )
-    .await?;
+    let allowance = state.allowance(email).await?;
     if !allowance.is_allowed() {
         attendees::revoke_tokens(&state.db, attendee.id).await?;
     }
