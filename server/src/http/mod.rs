@@ -4,6 +4,7 @@
 //! `/metrics`) are at the root; the deconf API is under `API_BASE_PATH`.
 
 mod admin;
+mod attendance;
 pub mod auth;
 pub mod error;
 mod general;
@@ -38,6 +39,7 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
                     .configure(general::config)
                     .configure(schedule::config)
                     .configure(login::config)
+                    .configure(attendance::config)
                     .configure(tito::config)
                     .configure(admin::config),
             );
