@@ -100,20 +100,79 @@ impl Tokens {
     /// Verifies an `auth` token: signature, issuer, expiry (401 `auth.badToken` / `auth.tokenExpired` /
     /// `auth.tooEarly`), then its kind and shape (400 `general.badRequest`, as the reference answers).
     pub fn verify_auth(&self, token: &str) -> Result<AuthClaims, ApiError> {
+        self.verify("auth", token, 30)
+    }
+
+    /// Verifies signature, issuer and expiry (with `leeway` seconds), then that the token is of `kind` and shape `T`.
+    fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        token: &str,
+        leeway: u64,
+    ) -> Result<T, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.validate_nbf = true;
-        validation.leeway = 30;
-        let kind = jsonwebtoken::decode::<KindOnly>(token, &self.decoding, &validation)
+        validation.leeway = leeway;
+        let found = jsonwebtoken::decode::<KindOnly>(token, &self.decoding, &validation)
             .map_err(token_error)?;
-        if kind.claims.kind != "auth" {
-            return Err(ApiError::invalid("Expected an auth token"));
+        if found.claims.kind != kind {
+            return Err(ApiError::invalid(format!("Expected a {kind} token")));
         }
-        jsonwebtoken::decode::<AuthClaims>(token, &self.decoding, &validation)
+        jsonwebtoken::decode::<T>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|_| ApiError::invalid("Malformed auth token"))
+            .map_err(|_| ApiError::invalid(format!("Malformed {kind} token")))
     }
+
+    fn encode<T: Serialize>(&self, claims: &T) -> Result<String, ApiError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a token")))
+    }
+
+    /// Signs a private calendar feed token for attendee `sub`, valid for `ttl`.
+    pub fn sign_calendar(
+        &self,
+        sub: i32,
+        lang: &str,
+        ver: i32,
+        ttl: Duration,
+    ) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        self.encode(&CalendarClaims {
+            kind: "user-ical".into(),
+            sub,
+            user_lang: lang.to_owned(),
+            iss: self.issuer.clone(),
+            iat: now,
+            exp: now + ttl.as_secs() as i64,
+            ver,
+        })
+    }
+
+    /// Verifies a private calendar feed token.
+    pub fn verify_calendar(&self, token: &str) -> Result<CalendarClaims, ApiError> {
+        self.verify("user-ical", token, 0)
+    }
+}
+
+/// Claims of a `user-ical` token, the capability inside a private calendar feed URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarClaims {
+    /// Always `user-ical`.
+    pub kind: String,
+    /// The attendee's row id.
+    pub sub: i32,
+    /// Language of the feed's texts.
+    pub user_lang: String,
+    /// Issuer.
+    pub iss: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// The attendee's token version when issued (revoked with their other tokens).
+    pub ver: i32,
 }
 
 fn token_error(err: jsonwebtoken::errors::Error) -> ApiError {
@@ -257,17 +316,6 @@ impl Tokens {
 
     /// Verifies a login link token (no leeway on expiry: a link's lifetime is a promise made in the email).
     pub fn verify_login(&self, token: &str) -> Result<LoginClaims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        validation.leeway = 0;
-        let kind = jsonwebtoken::decode::<KindOnly>(token, &self.decoding, &validation)
-            .map_err(token_error)?;
-        if kind.claims.kind != "email-login" {
-            return Err(ApiError::invalid("Expected a login token"));
-        }
-        jsonwebtoken::decode::<LoginClaims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|_| ApiError::invalid("Malformed login token"))
+        self.verify("email-login", token, 0)
     }
 }

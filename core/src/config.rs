@@ -162,6 +162,18 @@ pub const VARS: &[VarSpec] = &[
         doc: "Login requests per client IP per minute before 429.",
     },
     VarSpec {
+        name: "CALENDAR_TOKEN_TTL_DAYS",
+        default: Some("365"),
+        example: "",
+        doc: "Lifetime of private calendar feed URLs in days (they are also revoked with the user's other tokens).",
+    },
+    VarSpec {
+        name: "CALENDAR_NAME",
+        default: Some("My schedule"),
+        example: "",
+        doc: "Name of the private calendar feed (X-WR-CALNAME).",
+    },
+    VarSpec {
         name: "SMTP_URL",
         default: None,
         example: "smtps://user:password@smtp.example.org:465",
@@ -411,6 +423,10 @@ pub struct Config {
     pub login_limit_per_email: u32,
     /// `LOGIN_LIMIT_PER_IP`.
     pub login_limit_per_ip: u32,
+    /// `CALENDAR_TOKEN_TTL_DAYS`, as a duration.
+    pub calendar_token_ttl: Duration,
+    /// `CALENDAR_NAME`.
+    pub calendar_name: String,
     /// `SMTP_URL`; `None` writes emails to the log and the outbox folder.
     pub smtp_url: Option<Secret>,
     /// `MAIL_FROM`.
@@ -546,6 +562,10 @@ impl Config {
             login_notify_unknown: vars.parse("LOGIN_NOTIFY_UNKNOWN", boolean)?,
             login_limit_per_email: vars.parse("LOGIN_LIMIT_PER_EMAIL", positive::<u32>)?,
             login_limit_per_ip: vars.parse("LOGIN_LIMIT_PER_IP", positive::<u32>)?,
+            calendar_token_ttl: Duration::from_secs(
+                24 * 3600 * vars.parse("CALENDAR_TOKEN_TTL_DAYS", positive::<u64>)?,
+            ),
+            calendar_name: vars.text("CALENDAR_NAME")?,
             smtp_url: vars.optional("SMTP_URL", |v| {
                 if v.starts_with("smtp://") || v.starts_with("smtps://") {
                     Ok(Secret::new(v))

@@ -88,5 +88,10 @@ for_each_backend! {
         assert_eq!(app.get_as(&ada, "/api/attendance/NOPE-1").await.status(), 404);
         assert_eq!(app.client.post(app.url(&format!("/api/attendance/{session}/attend"))).send().await.expect("sent").status(), 401);
         assert_eq!(app.get("/api/attendance/me").await.status(), 401);
+
+        // A token of an attendee who never used a login link (unverified) is refused.
+        let pending = plaza_core::queries::attendees::ensure(&app.state.db, "pending@example.org", "P").await.expect("row");
+        let token = app.state.tokens.sign_auth(pending.id, &[], "en", pending.token_version).expect("token");
+        assert_eq!(app.post_as(&token, &format!("/api/attendance/{session}/attend")).await.status(), 401);
     }
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod attendance;
 pub mod auth;
+mod calendar;
 pub mod error;
 mod general;
 mod lint_page;
@@ -40,6 +41,7 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
                     .configure(schedule::config)
                     .configure(login::config)
                     .configure(attendance::config)
+                    .configure(calendar::config)
                     .configure(tito::config)
                     .configure(admin::config),
             );

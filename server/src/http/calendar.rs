@@ -1,0 +1,167 @@
+//! Calendars: one session as ICS (`/calendar/ical/:id`, and the deprecated `/schedule/:id/ics`), a Google Calendar
+//! redirect, and the private feed of everything a user attends (`/calendar/me` gives its URL; the URL carries an
+//! expiring, revocable `user-ical` token). ICS is built with the `icalendar` crate: CRLF, line folding, escaping,
+//! UTC times, a `DTSTAMP`, and stable `UID`s (`<session id>@plaza`), localised to the user's language.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use icalendar::{Calendar, Component as _, Event, EventLike as _};
+use plaza_core::ApiError;
+use plaza_core::model::schedule::{Localised, Session};
+use plaza_core::queries::{attendance, attendees};
+use serde_json::json;
+
+use super::HttpError;
+use super::auth::{AuthUser, MaybeUser};
+use crate::snapshot::Snapshot;
+use crate::state::AppState;
+
+/// Registers the calendar routes under the API base path.
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/calendar/ical/{session_id}").get(get_session_ics))
+        .service(web::resource("/schedule/{session_id}/ics").get(get_session_ics))
+        .service(web::resource("/calendar/google/{session_id}").get(get_google))
+        .service(web::resource("/calendar/me").get(get_feed_url))
+        .service(web::resource("/calendar/me/{token}").get(get_feed));
+}
+
+/// `texts[lang]`, else English, else `fallback`.
+fn localised<'a>(texts: &'a Localised, lang: &str, fallback: &'a str) -> &'a str {
+    texts
+        .get(lang)
+        .or_else(|| texts.get("en"))
+        .map(String::as_str)
+        .unwrap_or(fallback)
+}
+
+/// A scheduled session with its times, or 404.
+fn scheduled<'a>(
+    snapshot: &'a Snapshot,
+    id: &str,
+) -> Result<(&'a Session, DateTime<Utc>, DateTime<Utc>), HttpError> {
+    let session = snapshot.session(id).ok_or(ApiError::NotFound)?;
+    let slot = session.slot.as_deref().ok_or(ApiError::NotFound)?;
+    let (start, end) = snapshot.slot_times(slot).ok_or(ApiError::NotFound)?;
+    Ok((session, start, end))
+}
+
+fn event(
+    state: &AppState,
+    session: &Session,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    lang: &str,
+) -> Event {
+    let url = format!("{}session/{}", state.config.client_url, session.id);
+    Event::new()
+        .uid(&format!("{}@plaza", session.id))
+        .summary(localised(&session.title, lang, "Session"))
+        .description(localised(&session.content, lang, ""))
+        .starts(start)
+        .ends(end)
+        .location(&url)
+        .url(&url)
+        .done()
+}
+
+fn ics_response(calendar: &Calendar, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/calendar; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(calendar.to_string())
+}
+
+fn lang_of(user: &MaybeUser) -> String {
+    user.0
+        .as_ref()
+        .map(|u| u.claims.user_lang.clone())
+        .unwrap_or_else(|| "en".to_owned())
+}
+
+async fn get_session_ics(
+    user: MaybeUser,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let snapshot = state.schedule.current();
+    let (session, start, end) = scheduled(&snapshot, &path)?;
+    let mut calendar = Calendar::new();
+    calendar.push(event(&state, session, start, end, &lang_of(&user)));
+    Ok(ics_response(
+        &calendar.done(),
+        &format!("{}.ics", session.id),
+    ))
+}
+
+async fn get_google(
+    user: MaybeUser,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let snapshot = state.schedule.current();
+    let Ok((session, start, end)) = scheduled(&snapshot, &path) else {
+        return HttpResponse::Found()
+            .insert_header((
+                header::LOCATION,
+                format!("{}error", state.config.client_url),
+            ))
+            .finish();
+    };
+    let lang = lang_of(&user);
+    let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("action", "TEMPLATE")
+        .append_pair("dates", &format!("{}/{}", stamp(start), stamp(end)))
+        .append_pair("text", localised(&session.title, &lang, "Session"))
+        .append_pair(
+            "location",
+            &format!("{}session/{}", state.config.client_url, session.id),
+        )
+        .finish();
+    HttpResponse::Found()
+        .insert_header((
+            header::LOCATION,
+            format!("https://calendar.google.com/event?{query}"),
+        ))
+        .finish()
+}
+
+/// `{url}` of the signed-in user's private feed.
+async fn get_feed_url(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let token = state.tokens.sign_calendar(
+        user.id(),
+        &user.claims.user_lang,
+        user.claims.ver,
+        state.config.calendar_token_ttl,
+    )?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "url": format!("{}calendar/me/{token}", state.config.self_url) })))
+}
+
+/// Every attended, scheduled session as one calendar; 401 for an expired or revoked token.
+async fn get_feed(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let claims = state.tokens.verify_calendar(&path)?;
+    let attendee = attendees::get(&state.db, claims.sub).await?;
+    if attendee.is_none_or(|a| a.token_version != claims.ver) {
+        return Err(ApiError::Unauthorized("general.unauthorized").into());
+    }
+    let snapshot = state.schedule.current();
+    let mut calendar = Calendar::new();
+    calendar.name(&state.config.calendar_name);
+    for row in attendance::of_attendee(&state.db, claims.sub).await? {
+        if let Ok((session, start, end)) = scheduled(&snapshot, &row.session) {
+            calendar.push(event(&state, session, start, end, &claims.user_lang));
+        }
+    }
+    Ok(ics_response(&calendar.done(), "my-sessions.ics"))
+}

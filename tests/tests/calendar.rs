@@ -1,0 +1,116 @@
+//! Calendars: valid RFC 5545 that a real parser reads back exactly, Google redirects, and private feeds that
+//! expire and are revoked with the user's other tokens.
+
+use std::time::Duration;
+
+use icalendar::{Calendar, CalendarComponent, Component as _};
+use plaza_jobs::schedule;
+use plaza_tests::app::json_body;
+use plaza_tests::fake_pretalx::{self, FakePretalx};
+use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
+
+const NASTY: &str = "Maps, mesh; “routers” & mores\\ — 🦀🎉 line\nbreak";
+
+/// The demo event with one confirmed, scheduled session given a hostile 200-character title.
+async fn app_with_nasty_title(backend: Backend) -> (TestApp, String, String, FakePretalx) {
+    let mut dataset = fake_pretalx::demo_dataset(1);
+    let title: String = NASTY.chars().cycle().take(200).collect();
+    let mut code = String::new();
+    fake_pretalx::edit(&mut dataset, "submissions", |subs| {
+        let sub = subs
+            .iter_mut()
+            .find(|s| {
+                s["state"] == "confirmed" && s["slots"].as_array().is_some_and(|l| l.len() == 1)
+            })
+            .expect("a confirmed, scheduled submission");
+        sub["title"] = title.clone().into();
+        sub["description"] = "First line,\nsecond; line\\ end 🎉".into();
+        code = sub["code"].as_str().expect("code").to_owned();
+    });
+    let fake = FakePretalx::start(dataset).await;
+    let env = fake.env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app(backend, &vars).await;
+    let version = schedule::run_once(&app.jobs())
+        .await
+        .expect("import")
+        .version;
+    let served = eventually(Duration::from_secs(10), || async {
+        app.state.schedule.current().version == version
+    });
+    assert!(served.await.is_some());
+    (app, format!("{code}-1"), title, fake)
+}
+
+fn events(text: &str) -> Vec<icalendar::Event> {
+    let calendar: Calendar = text.parse().expect("a real ICS parser reads it");
+    calendar
+        .components
+        .into_iter()
+        .filter_map(|c| match c {
+            CalendarComponent::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_rfc5545_lines(text: &str) {
+    assert!(text.contains("\r\n"), "CRLF line endings");
+    for line in text.split("\r\n") {
+        assert!(line.len() <= 75, "line longer than 75 octets: {line:?}");
+        assert!(!line.contains('\n'), "bare LF inside a line");
+    }
+    assert!(text.contains("DTSTAMP:"));
+}
+
+for_each_backend! {
+    async fn a_session_ics_is_valid_and_round_trips_the_title(backend: Backend) {
+        let (app, session, title, _fake) = app_with_nasty_title(backend).await;
+        for path in [format!("/api/calendar/ical/{session}"), format!("/api/schedule/{session}/ics")] {
+            let response = app.get(&path).await;
+            assert_eq!(response.status(), 200);
+            assert!(response.headers()["content-type"].to_str().expect("type").starts_with("text/calendar"));
+            assert_eq!(response.headers()["content-disposition"], format!("attachment; filename=\"{session}.ics\"").as_str());
+            let text = response.text().await.expect("body");
+            assert_rfc5545_lines(&text);
+            let parsed = events(&text);
+            assert_eq!(parsed.len(), 1);
+            assert_eq!(parsed[0].get_summary(), Some(title.as_str()));
+            assert_eq!(parsed[0].get_description(), Some("First line,\nsecond; line\\ end 🎉"));
+            assert_eq!(parsed[0].get_uid(), Some(format!("{session}@plaza").as_str()));
+        }
+        assert_eq!(app.get("/api/calendar/ical/NOPE-1").await.status(), 404);
+    }
+
+    async fn google_calendar_gets_a_prefilled_event(backend: Backend) {
+        let (app, session, _title, _fake) = app_with_nasty_title(backend).await;
+        let response = app.get(&format!("/api/calendar/google/{session}")).await;
+        assert_eq!(response.status(), 302);
+        let location = response.headers()["location"].to_str().expect("location").to_owned();
+        assert!(location.starts_with("https://calendar.google.com/event?action=TEMPLATE&dates="), "{location}");
+        assert!(location.contains("Z%2F") && location.contains("&text=Maps%2C+mesh"), "{location}");
+    }
+
+    async fn the_private_feed_lists_attended_sessions_until_revoked_or_expired(backend: Backend) {
+        let (app, session, title, _fake) = app_with_nasty_title(backend).await;
+        let ada = app.token_for("ada@example.org", &[]).await;
+        assert_eq!(app.post_as(&ada, &format!("/api/attendance/{session}/attend")).await.status(), 200);
+        let url = json_body(app.get_as(&ada, "/api/calendar/me").await).await["url"].as_str().expect("url").to_owned();
+        let path = url.split_once("/api/").map(|(_, p)| format!("/api/{p}")).expect("an API URL");
+        let feed = app.get(&path).await;
+        assert_eq!(feed.status(), 200);
+        assert_eq!(feed.headers()["content-disposition"], "attachment; filename=\"my-sessions.ics\"");
+        let parsed = events(&feed.text().await.expect("body"));
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].get_summary(), Some(title.as_str()));
+
+        let id = app.state.tokens.verify_auth(&ada).expect("valid").sub;
+        let expired = app.state.tokens.sign_calendar(id, "en", 0, Duration::ZERO).expect("token");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(app.get(&format!("/api/calendar/me/{expired}")).await.status(), 401);
+
+        plaza_core::queries::attendees::revoke_tokens(&app.state.db, id).await.expect("revoke");
+        assert_eq!(app.get(&path).await.status(), 401);
+        assert_eq!(app.get("/api/calendar/me").await.status(), 401);
+    }
+}
