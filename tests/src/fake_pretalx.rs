@@ -112,3 +112,27 @@ pub fn edit(dataset: &mut MemoryDataset, name: &str, edit: impl FnOnce(&mut Vec<
             .expect("the collection exists"),
     );
 }
+
+/// Starts a fake Pretalx serving `dataset`, an app on `backend` pointed at it, imports once and waits until the
+/// app serves the new version.
+pub async fn app_with_imported(
+    backend: crate::Backend,
+    dataset: MemoryDataset,
+) -> (crate::TestApp, FakePretalx) {
+    let fake = FakePretalx::start(dataset).await;
+    let env = fake.env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = crate::spawn_app(backend, &vars).await;
+    let version = plaza_jobs::schedule::run_once(&app.jobs())
+        .await
+        .expect("import succeeds")
+        .version;
+    let served = crate::eventually(Duration::from_secs(10), || async {
+        app.state.schedule.current().version == version
+    });
+    assert!(
+        served.await.is_some(),
+        "version {version} not served within 10 s"
+    );
+    (app, fake)
+}

@@ -1,12 +1,9 @@
 //! "My Schedule" end to end: idempotent attend, capacity under concurrency on both engines, counts, metric events.
 
-use std::time::Duration;
-
 use plaza_core::queries::logs;
-use plaza_jobs::schedule;
 use plaza_tests::app::json_body;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
-use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
+use plaza_tests::{Backend, TestApp, for_each_backend};
 
 /// An app serving the demo event where the first confirmed scheduled submission has a capacity of `cap`.
 /// Returns the app and that session's id.
@@ -23,18 +20,7 @@ async fn app_with_capped_session(backend: Backend, cap: u32) -> (TestApp, String
         sub["attendee_signup_capacity"] = cap.into();
         code = sub["code"].as_str().expect("code").to_owned();
     });
-    let fake = FakePretalx::start(dataset).await;
-    let env = fake.env();
-    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = spawn_app(backend, &vars).await;
-    let version = schedule::run_once(&app.jobs())
-        .await
-        .expect("import")
-        .version;
-    let served = eventually(Duration::from_secs(10), || async {
-        app.state.schedule.current().version == version
-    });
-    assert!(served.await.is_some());
+    let (app, fake) = fake_pretalx::app_with_imported(backend, dataset).await;
     (app, format!("{code}-1"), fake)
 }
 

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use icalendar::{Calendar, CalendarComponent, Component as _};
-use plaza_jobs::schedule;
 use plaza_tests::app::json_body;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
-use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
+use plaza_tests::{Backend, TestApp, for_each_backend};
 
 const NASTY: &str = "Maps, mesh; “routers” & mores\\ — 🦀🎉 line\nbreak";
 
@@ -27,18 +26,7 @@ async fn app_with_nasty_title(backend: Backend) -> (TestApp, String, String, Fak
         sub["description"] = "First line,\nsecond; line\\ end 🎉".into();
         code = sub["code"].as_str().expect("code").to_owned();
     });
-    let fake = FakePretalx::start(dataset).await;
-    let env = fake.env();
-    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = spawn_app(backend, &vars).await;
-    let version = schedule::run_once(&app.jobs())
-        .await
-        .expect("import")
-        .version;
-    let served = eventually(Duration::from_secs(10), || async {
-        app.state.schedule.current().version == version
-    });
-    assert!(served.await.is_some());
+    let (app, fake) = fake_pretalx::app_with_imported(backend, dataset).await;
     (app, format!("{code}-1"), title, fake)
 }
 
