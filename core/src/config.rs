@@ -655,26 +655,8 @@ impl Vars<'_> {
 
 fn pretalx_source(vars: &Vars<'_>) -> Result<PretalxSource, ConfigError> {
     // All three are always read (and validated), so a typo is reported even while the token is unset.
-    let base_url = vars.parse("PRETALX_URL", |v| {
-        if v.starts_with("https://") || v.starts_with("http://") {
-            Ok(if v.ends_with('/') {
-                v.to_owned()
-            } else {
-                format!("{v}/")
-            })
-        } else {
-            Err("expected an http(s):// URL".into())
-        }
-    })?;
-    let event = vars.optional("PRETALX_EVENT", |v| {
-        if v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            Ok(v.to_owned())
-        } else {
-            Err("expected an event slug (letters, digits, - and _)".into())
-        }
-    })?;
+    let base_url = vars.parse("PRETALX_URL", http_base_url)?;
+    let event = vars.optional("PRETALX_EVENT", slug)?;
     let Some(token) = vars.optional("PRETALX_API_TOKEN", |v| Ok(Secret::new(v)))? else {
         return Ok(PretalxSource::Demo);
     };

@@ -39,14 +39,7 @@ pub async fn run(
         Mode::Api => serve_api(AppState::connect(config).await?, shutdown).await,
         Mode::All => {
             let state = AppState::connect(config).await?;
-            if state.db.kind() == DatabaseKind::Sqlite {
-                // The embedded tier migrates itself; the large tiers run `--mode migrate` as a Job first.
-                state
-                    .db
-                    .migrate()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
-            }
+            migrate_if_embedded(&state).await?;
             // Import at start (identical content makes no new version), in the background: a slow Pretalx must
             // not delay serving. Periodic runs arrive with the in-process scheduler.
             let ctx = state.jobs();
@@ -90,13 +83,7 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
         return print_tito(list, &config).await;
     }
     let state = AppState::connect(config).await?;
-    if state.db.kind() == DatabaseKind::Sqlite {
-        state
-            .db
-            .migrate()
-            .await
-            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
-    }
+    migrate_if_embedded(&state).await?;
     let ctx = state.jobs();
     match command {
         Command::EnvExample => print!("{}", plaza_core::config::env_example()),
@@ -203,6 +190,18 @@ async fn print_tito(list: TitoList, config: &Config) -> anyhow::Result<()> {
         TitoList::Events => client.events().await?,
     };
     println!("{}", serde_json::to_string_pretty(&values)?);
+    Ok(())
+}
+
+/// The embedded tier (SQLite) migrates itself; the large tiers run `--mode migrate` as a Job first.
+async fn migrate_if_embedded(state: &AppState) -> anyhow::Result<()> {
+    if state.db.kind() == DatabaseKind::Sqlite {
+        state
+            .db
+            .migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    }
     Ok(())
 }
 

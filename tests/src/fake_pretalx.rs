@@ -136,3 +136,22 @@ pub async fn app_with_imported(
     );
     (app, fake)
 }
+
+/// Applies `edit` to the first confirmed submission with exactly one slot; returns the session id it becomes.
+pub fn edit_scheduled_session(
+    dataset: &mut MemoryDataset,
+    change: impl FnOnce(&mut Value),
+) -> String {
+    let mut code = String::new();
+    edit(dataset, "submissions", |subs| {
+        let sub = subs
+            .iter_mut()
+            .find(|s| {
+                s["state"] == "confirmed" && s["slots"].as_array().is_some_and(|l| l.len() == 1)
+            })
+            .expect("a confirmed, scheduled submission");
+        change(sub);
+        code = sub["code"].as_str().expect("code").to_owned();
+    });
+    format!("{code}-1")
+}

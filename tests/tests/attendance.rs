@@ -9,19 +9,11 @@ use plaza_tests::{Backend, TestApp, for_each_backend};
 /// Returns the app and that session's id.
 async fn app_with_capped_session(backend: Backend, cap: u32) -> (TestApp, String, FakePretalx) {
     let mut dataset = fake_pretalx::demo_dataset(1);
-    let mut code = String::new();
-    fake_pretalx::edit(&mut dataset, "submissions", |subs| {
-        let sub = subs
-            .iter_mut()
-            .find(|s| {
-                s["state"] == "confirmed" && s["slots"].as_array().is_some_and(|l| l.len() == 1)
-            })
-            .expect("a confirmed, scheduled submission");
+    let session = fake_pretalx::edit_scheduled_session(&mut dataset, |sub| {
         sub["attendee_signup_capacity"] = cap.into();
-        code = sub["code"].as_str().expect("code").to_owned();
     });
     let (app, fake) = fake_pretalx::app_with_imported(backend, dataset).await;
-    (app, format!("{code}-1"), fake)
+    (app, session, fake)
 }
 
 for_each_backend! {

@@ -14,20 +14,12 @@ const NASTY: &str = "Maps, mesh; “routers” & mores\\ — 🦀🎉 line\nbrea
 async fn app_with_nasty_title(backend: Backend) -> (TestApp, String, String, FakePretalx) {
     let mut dataset = fake_pretalx::demo_dataset(1);
     let title: String = NASTY.chars().cycle().take(200).collect();
-    let mut code = String::new();
-    fake_pretalx::edit(&mut dataset, "submissions", |subs| {
-        let sub = subs
-            .iter_mut()
-            .find(|s| {
-                s["state"] == "confirmed" && s["slots"].as_array().is_some_and(|l| l.len() == 1)
-            })
-            .expect("a confirmed, scheduled submission");
+    let session = fake_pretalx::edit_scheduled_session(&mut dataset, |sub| {
         sub["title"] = title.clone().into();
         sub["description"] = "First line,\nsecond; line\\ end 🎉".into();
-        code = sub["code"].as_str().expect("code").to_owned();
     });
     let (app, fake) = fake_pretalx::app_with_imported(backend, dataset).await;
-    (app, format!("{code}-1"), title, fake)
+    (app, session, title, fake)
 }
 
 fn events(text: &str) -> Vec<icalendar::Event> {
