@@ -174,6 +174,36 @@ pub const VARS: &[VarSpec] = &[
         doc: "Name of the private calendar feed (X-WR-CALNAME).",
     },
     VarSpec {
+        name: "LOCALES",
+        default: Some("en,es"),
+        example: "",
+        doc: "Comma-separated content locales; must include en, which every other locale falls back to.",
+    },
+    VarSpec {
+        name: "CONTENT_REPO_REMOTE",
+        default: None,
+        example: "https://github.com/example/plaza-content.git",
+        doc: "Git remote fetch-content clones (https, ssh, git@host:path, file:// or an absolute path); unset imports the content bundled into the binary.",
+    },
+    VarSpec {
+        name: "CONTENT_REPO_BRANCH",
+        default: Some("main"),
+        example: "",
+        doc: "Branch of CONTENT_REPO_REMOTE to import.",
+    },
+    VarSpec {
+        name: "CONTENT_REPO_PATH",
+        default: Some("content"),
+        example: "",
+        doc: "Folder inside the content repository that holds settings.json (. for the root).",
+    },
+    VarSpec {
+        name: "CONTENT_FETCH_TIMEOUT_SECONDS",
+        default: Some("60"),
+        example: "",
+        doc: "Longest a git clone of the content may take before the import fails.",
+    },
+    VarSpec {
         name: "SMTP_URL",
         default: None,
         example: "smtps://user:password@smtp.example.org:465",
@@ -427,6 +457,12 @@ pub struct Config {
     pub calendar_token_ttl: Duration,
     /// `CALENDAR_NAME`.
     pub calendar_name: String,
+    /// `LOCALES` (always includes `en`).
+    pub locales: Vec<String>,
+    /// Where fetch-content reads (`CONTENT_REPO_*`).
+    pub content: ContentSource,
+    /// `CONTENT_FETCH_TIMEOUT_SECONDS`.
+    pub content_fetch_timeout: Duration,
     /// `SMTP_URL`; `None` writes emails to the log and the outbox folder.
     pub smtp_url: Option<Secret>,
     /// `MAIL_FROM`.
@@ -566,6 +602,11 @@ impl Config {
                 24 * 3600 * vars.parse("CALENDAR_TOKEN_TTL_DAYS", positive::<u64>)?,
             ),
             calendar_name: vars.text("CALENDAR_NAME")?,
+            locales: vars.parse("LOCALES", locales)?,
+            content: content_source(&vars)?,
+            content_fetch_timeout: Duration::from_secs(
+                vars.parse("CONTENT_FETCH_TIMEOUT_SECONDS", positive::<u64>)?,
+            ),
             smtp_url: vars.optional("SMTP_URL", |v| {
                 if v.starts_with("smtp://") || v.starts_with("smtps://") {
                     Ok(Secret::new(v))
@@ -730,11 +771,112 @@ fn http_base_url(v: &str) -> Result<String, String> {
     }
 }
 
+/// Where site content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentSource {
+    /// The `content/` folder compiled into the binary.
+    Bundled,
+    /// A folder of a git repository.
+    Git {
+        /// `CONTENT_REPO_REMOTE`.
+        remote: String,
+        /// `CONTENT_REPO_BRANCH`.
+        branch: String,
+        /// `CONTENT_REPO_PATH`.
+        path: String,
+    },
+}
+
+fn content_source(vars: &Vars) -> Result<ContentSource, ConfigError> {
+    let branch = vars.parse("CONTENT_REPO_BRANCH", git_branch)?;
+    let path = vars.parse("CONTENT_REPO_PATH", repo_path)?;
+    Ok(match vars.optional("CONTENT_REPO_REMOTE", git_remote)? {
+        None => ContentSource::Bundled,
+        Some(remote) => ContentSource::Git {
+            remote,
+            branch,
+            path,
+        },
+    })
+}
+
+fn locales(v: &str) -> Result<Vec<String>, String> {
+    let mut list: Vec<String> = Vec::new();
+    for locale in v.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        if !(2..=8).contains(&locale.len())
+            || !locale.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        {
+            return Err(format!("{locale:?} is not a locale code like en or pt-br"));
+        }
+        if !list.iter().any(|l| l == locale) {
+            list.push(locale.to_owned());
+        }
+    }
+    if list.iter().any(|l| l == "en") {
+        Ok(list)
+    } else {
+        Err("must include en (the fallback locale)".into())
+    }
+}
+
+/// A git remote passed to `git clone` as one argument after `--`: a URL with a transport git allows by default, an
+/// scp-like `user@host:path`, or an absolute path. Never an option, never the `ext::` transport.
+pub fn git_remote(v: &str) -> Result<String, String> {
+    let ok = ["https://", "http://", "ssh://", "git://", "file://"]
+        .iter()
+        .any(|p| v.starts_with(p))
+        || v.starts_with('/')
+        || (v.contains('@') && v.contains(':') && !v.contains("::"));
+    if ok && !v.starts_with('-') && !v.chars().any(char::is_whitespace) {
+        Ok(v.to_owned())
+    } else {
+        Err("expected an https://, ssh://, git://, file:// or user@host:path remote, or an absolute path".into())
+    }
+}
+
+/// A branch name as `git check-ref-format --branch` would accept it (a conservative subset).
+pub fn git_branch(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 200
+        && !v.starts_with(['-', '/', '.'])
+        && !v.ends_with(['/', '.'])
+        && !v.ends_with(".lock")
+        && !v.contains("..")
+        && !v.contains("//")
+        && !v.contains("@{")
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err("expected a branch name (letters, digits, -, _, . and /)".into())
+    }
+}
+
+/// A relative folder inside the content repository, with no way out of it.
+fn repo_path(v: &str) -> Result<String, String> {
+    let ok = !v.starts_with('/')
+        && v.split('/')
+            .all(|part| part != ".." && !part.starts_with('-'))
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if ok && !v.is_empty() {
+        Ok(v.to_owned())
+    } else {
+        Err("expected a relative folder such as content or . (no ..)".into())
+    }
+}
+
+/// True for a non-empty URL slug: letters, digits, `-` and `_`.
+pub fn is_slug(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// A URL slug: letters, digits, `-` and `_`.
 fn slug(v: &str) -> Result<String, String> {
-    if v.chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if is_slug(v) {
         Ok(v.to_owned())
     } else {
         Err("expected a slug (letters, digits, - and _)".into())

@@ -3,7 +3,7 @@
 //! embedded tier, writes `.eml` files to the outbox and the text to the log. Sending is bounded in time and every
 //! outcome is counted in `plaza_emails_total`; failures are errors for the caller to log, never panics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,29 +18,10 @@ pub const DEFAULT_LOCALE: &str = "en";
 /// Longest time one send may take before it counts as failed.
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Templates shipped with plaza (content import may add more later).
-const BUNDLED: &[(&str, &str, &str)] = &[
-    (
-        "login",
-        "en",
-        include_str!("../../content/emails/login/en.md"),
-    ),
-    (
-        "login",
-        "es",
-        include_str!("../../content/emails/login/es.md"),
-    ),
-    (
-        "login-unknown",
-        "en",
-        include_str!("../../content/emails/login-unknown/en.md"),
-    ),
-    (
-        "login-unknown",
-        "es",
-        include_str!("../../content/emails/login-unknown/es.md"),
-    ),
-];
+/// Checks that `source` is a well-formed template (front matter with a subject, then a body).
+pub fn check_template(source: &str) -> Result<(), String> {
+    Template::parse(source).map(|_| ())
+}
 
 /// An email failure.
 #[derive(Debug, thiserror::Error)]
@@ -104,15 +85,29 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The templates shipped with plaza. Fails only if a bundled file is malformed (a test guards this).
-    pub fn bundled() -> Result<Self, EmailError> {
+    /// Templates from their sources: name → locale → front matter + markdown (a content bundle's `emails`).
+    pub fn from_sources(
+        sources: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<Self, EmailError> {
         let mut templates = HashMap::new();
-        for (name, locale, source) in BUNDLED {
-            let template = Template::parse(source)
-                .map_err(|e| EmailError::Template(format!("{name}/{locale}: {e}")))?;
-            templates.insert(((*name).to_owned(), (*locale).to_owned()), template);
+        for (name, by_locale) in sources {
+            for (locale, source) in by_locale {
+                let template = Template::parse(source)
+                    .map_err(|e| EmailError::Template(format!("{name}/{locale}: {e}")))?;
+                templates.insert((name.clone(), locale.clone()), template);
+            }
         }
         Ok(Self { templates })
+    }
+
+    /// The templates of the content bundled into the binary.
+    pub fn bundled() -> Result<Self, EmailError> {
+        let files = crate::content::ContentFiles::bundled();
+        // The locales the bundled content is written in.
+        let locales = [DEFAULT_LOCALE.to_owned(), "es".to_owned()];
+        let built = crate::content::build(&files, &locales)
+            .map_err(|e| EmailError::Template(e.to_string()))?;
+        Self::from_sources(&built.bundle.emails)
     }
 
     /// Renders template `name` in `locale` (falling back to English) with `{{key}}` placeholders filled.
@@ -136,12 +131,10 @@ impl Templates {
             })
         };
         let markdown = fill(&template.body, escape_markdown);
-        let mut html = String::new();
-        pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(&markdown));
         Ok(Rendered {
             template: name.to_owned(),
             subject: fill(&template.subject, str::to_owned),
-            html,
+            html: crate::content::markdown::render(&markdown),
             text: fill(&template.body, str::to_owned),
         })
     }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod content;
 pub mod db;
 pub mod email;
 pub mod error;

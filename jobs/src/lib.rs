@@ -4,7 +4,9 @@
 //! Each job exposes `run_once(&JobContext)`; the server calls it from a CLI mode, an admin route or its
 //! in-process scheduler, and tests call it directly.
 
+pub mod content;
 pub mod pretalx;
+pub mod publication;
 mod runner;
 pub mod schedule;
 pub mod tito;

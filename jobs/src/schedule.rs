@@ -11,11 +11,12 @@ use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use plaza_core::config::PretalxSource;
 use plaza_core::model::schedule::Schedule;
-use plaza_core::queries::schedule_versions;
+use plaza_core::queries::versions::{self, Table};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::pretalx::{ClientConfig, ImportConfig, PretalxClient, demo, map_schedule};
+use crate::publication::{self, SCHEDULE, Stored};
 use crate::{JobContext, JobError, run_exclusive};
 
 /// The job's name (its lock is `jobs/schedule`).
@@ -23,22 +24,14 @@ pub const JOB: &str = "schedule";
 /// Lock lifetime; renewed while the job runs, so it only bounds how long a crashed run blocks the next one.
 pub const LOCK_TTL: Duration = Duration::from_secs(120);
 /// Cache key of the published schedule record.
-pub const CURRENT_KEY: &str = "schedule.current";
+pub const CURRENT_KEY: &str = SCHEDULE.current_key;
 /// Cache key of the published version id alone (cheap to poll).
-pub const VERSION_KEY: &str = "schedule.version";
+pub const VERSION_KEY: &str = SCHEDULE.version_key;
 /// Channel on which a publish is announced (payload: the version id).
-pub const NOTICE_CHANNEL: &str = "notify.schedule";
+pub const NOTICE_CHANNEL: &str = SCHEDULE.notice_channel;
 
 /// The published schedule as stored in the cache.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Published {
-    /// `schedule_versions.id`.
-    pub version: i64,
-    /// Content hash of `schedule`.
-    pub hash: String,
-    /// The schedule.
-    pub schedule: Schedule,
-}
+pub type Published = publication::Published<Schedule>;
 
 /// What one import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +95,7 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         seconds = started.elapsed().as_secs_f64(),
         "schedule fetched and mapped"
     );
-    let current = schedule_versions::latest_published(&ctx.db)
+    let current = versions::latest_published(&ctx.db, Table::Schedule)
         .await
         .context("reading the published version")?;
     if let Some((current, _)) = &current {
@@ -121,41 +114,17 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
     }
 
     let hash = schedule.fingerprint().context("hashing the schedule")?;
-    let data = serde_json::to_value(&schedule).context("serialising the schedule")?;
     let counts_json = serde_json::to_value(counts).context("serialising counts")?;
-    let inserted = schedule_versions::insert_if_new(&ctx.db, &source, &hash, &data, &counts_json)
-        .await
-        .context("storing the schedule version")?;
-    let (version, created) = match inserted {
-        Some(id) => (id, true),
-        None => {
-            let existing = schedule_versions::find_by_hash(&ctx.db, &hash)
-                .await
-                .context("finding the version")?;
-            (
-                existing.context("a version with this hash vanished")?.id,
-                false,
-            )
-        }
-    };
-    // New content is published; identical content is not re-published (so a rollback holds until Pretalx changes),
-    // unless nothing is published yet. Either way the cache is brought in line with the database.
-    let publish = created || current.is_none();
-    let published = Published {
+    let (stored, published) = SCHEDULE
+        .store(ctx, &source, &hash, schedule, &counts_json)
+        .await?;
+    let Stored {
         version,
-        hash,
-        schedule,
-    };
-    if publish {
-        schedule_versions::mark_published(&ctx.db, version, Utc::now())
-            .await
-            .context("marking the version")?;
-        write_cache(ctx, &published).await?;
-    } else {
-        ensure_cache(ctx).await?;
-    }
+        created,
+        published: publish,
+    } = stored;
     let blocking_issues = published
-        .schedule
+        .data
         .lint
         .issues
         .iter()
@@ -232,77 +201,18 @@ fn import_config(ctx: &JobContext) -> anyhow::Result<ImportConfig> {
     }
 }
 
-/// Writes `published` to the cache in one atomic step and tells every api pod.
-pub async fn write_cache(ctx: &JobContext, published: &Published) -> anyhow::Result<()> {
-    let record = serde_json::to_string(published).context("serialising the published schedule")?;
-    let version = published.version.to_string();
-    ctx.cache
-        .set_many(
-            &[
-                (CURRENT_KEY.to_owned(), record),
-                (VERSION_KEY.to_owned(), version.clone()),
-            ],
-            None,
-        )
-        .await
-        .context("publishing the schedule to the cache")?;
-    ctx.cache
-        .publish(NOTICE_CHANNEL, &version)
-        .await
-        .context("announcing the schedule")?;
-    Ok(())
-}
-
 /// The published schedule in the cache, if any.
 pub async fn cached(ctx: &JobContext) -> anyhow::Result<Option<Published>> {
-    Ok(ctx.cache.get_json::<Published>(CURRENT_KEY).await?)
+    SCHEDULE.cached(ctx).await
 }
 
 /// Makes sure the cache holds the database's published version (after a Redis flush or a failed write), and returns
 /// the published schedule. `None` when nothing was ever published.
 pub async fn ensure_cache(ctx: &JobContext) -> anyhow::Result<Option<Published>> {
-    let Some((version, data)) = schedule_versions::latest_published(&ctx.db).await? else {
-        return Ok(None);
-    };
-    let cached_version = ctx.cache.get(VERSION_KEY).await?;
-    if cached_version.as_deref() == Some(version.id.to_string().as_str())
-        && let Some(published) = cached(ctx).await?
-    {
-        return Ok(Some(published));
-    }
-    let schedule: Schedule =
-        serde_json::from_value(data).context("stored schedule version does not parse")?;
-    let published = Published {
-        version: version.id,
-        hash: version.content_hash,
-        schedule,
-    };
-    tracing::info!(
-        version = published.version,
-        "rebuilding the cached schedule from the database"
-    );
-    write_cache(ctx, &published).await?;
-    Ok(Some(published))
+    SCHEDULE.ensure_cache(ctx).await
 }
 
 /// Makes version `id` the served schedule again (rollback or re-publish), under the job lock.
 pub async fn publish_version(ctx: &JobContext, id: i64) -> Result<Published, JobError> {
-    run_exclusive(ctx, JOB, LOCK_TTL, || async {
-        let (version, data) = schedule_versions::get(&ctx.db, id)
-            .await
-            .context("reading the version")?
-            .with_context(|| format!("there is no schedule version {id}"))?;
-        let schedule: Schedule =
-            serde_json::from_value(data).context("stored schedule version does not parse")?;
-        schedule_versions::mark_published(&ctx.db, id, Utc::now()).await?;
-        let published = Published {
-            version: id,
-            hash: version.content_hash,
-            schedule,
-        };
-        write_cache(ctx, &published).await?;
-        tracing::info!(version = id, "schedule version published");
-        Ok(published)
-    })
-    .await
+    run_exclusive(ctx, JOB, LOCK_TTL, || SCHEDULE.publish_version(ctx, id)).await
 }

@@ -55,6 +55,10 @@ pub struct Cli {
     #[arg(long)]
     pub full: bool,
 
+    /// With --mode fetch-content: import this local folder (holding settings.json) instead of the git remote.
+    #[arg(long, value_name = "PATH")]
+    pub local: Option<std::path::PathBuf>,
+
     /// A development or maintenance command instead of a mode.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -69,7 +73,20 @@ pub enum Command {
     Schedule {
         /// What to do.
         #[command(subcommand)]
-        action: ScheduleAction,
+        action: VersionAction,
+    },
+    /// Stored content versions: list them, or publish an earlier one again (rollback).
+    Content {
+        /// What to do.
+        #[command(subcommand)]
+        action: VersionAction,
+    },
+    /// Write the published schedule, what's on, content, settings, links and attendance as JSON files for a
+    /// read-only static site.
+    Export {
+        /// The folder to write (created if missing; files are replaced atomically).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
     },
     /// Import the bundled demo event (a plausible 3-day conference) whatever PRETALX_* says; for tests and demos.
     FakeSchedule,
@@ -108,9 +125,9 @@ pub enum TitoList {
     Events,
 }
 
-/// `plaza schedule …`.
+/// `plaza schedule …` and `plaza content …`.
 #[derive(Debug, Subcommand)]
-pub enum ScheduleAction {
+pub enum VersionAction {
     /// List the newest stored versions, marking the served one.
     Versions {
         /// How many to list.

@@ -38,7 +38,14 @@ fn main() -> ExitCode {
         eprintln!("plaza: --full only applies to --mode fetch-users");
         return ExitCode::from(2);
     }
-    let options = modes::Options { full: cli.full };
+    if cli.local.is_some() && (cli.command.is_some() || mode != Mode::FetchContent) {
+        eprintln!("plaza: --local only applies to --mode fetch-content");
+        return ExitCode::from(2);
+    }
+    let options = modes::Options {
+        full: cli.full,
+        local: cli.local.clone(),
+    };
     telemetry::init_logs(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,13 +4,14 @@ use plaza_core::Config;
 use plaza_core::config::{ConfigError, DatabaseKind, TitoSource};
 use tokio_util::sync::CancellationToken;
 
+use plaza_jobs::content::{self, Origin};
 use plaza_jobs::schedule::{self, ImportSummary};
 use plaza_jobs::tito::TicketQuery;
 use plaza_jobs::users;
 
-use plaza_core::queries::schedule_versions;
+use plaza_core::queries::versions::{self, Table};
 
-use crate::cli::{Command, Mode, ScheduleAction, TitoList};
+use crate::cli::{Command, Mode, TitoList, VersionAction};
 use crate::snapshot::refresher;
 use crate::startup::Application;
 use crate::state::AppState;
@@ -21,10 +22,12 @@ use crate::state::AppState;
 pub struct NotImplemented(pub String);
 
 /// Command-line options of one-shot modes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     /// `--full`: `fetch-users` rebuilds the allow-list from every ticket instead of reading changes.
     pub full: bool,
+    /// `--local PATH`: `fetch-content` imports a local folder instead of the configured source.
+    pub local: Option<std::path::PathBuf>,
 }
 
 /// Runs `mode` to completion (for servers: until `shutdown` is cancelled).
@@ -64,6 +67,30 @@ pub async fn run(
             print_summary(&summary?);
             Ok(())
         }
+        Mode::FetchContent => {
+            let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
+            let origin = match options.local {
+                Some(path) => Origin::Local(path),
+                None => Origin::Configured,
+            };
+            let summary = content::run_once(&state.jobs(), &origin).await;
+            state.db.close().await;
+            let summary = summary?;
+            let outcome = match (summary.stored.created, summary.stored.published) {
+                (true, _) => "new version, published",
+                (false, true) => "published",
+                (false, false) => "unchanged",
+            };
+            println!(
+                "content version {}: {outcome} — {} pages, {} warnings, from {}",
+                summary.stored.version,
+                summary.pages,
+                summary.warnings.len(),
+                summary.source
+            );
+            Ok(())
+        }
         Mode::FetchUsers => {
             require_tito(&config, "--mode fetch-users")?;
             let state = AppState::connect(config).await?;
@@ -88,42 +115,27 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
     match command {
         Command::EnvExample => print!("{}", plaza_core::config::env_example()),
         Command::Schedule {
-            action: ScheduleAction::Versions { limit },
-        } => {
-            let served = schedule_versions::latest_published(&state.db)
-                .await?
-                .map(|(v, _)| v.id);
-            println!(
-                "{:>6}  {:<25}  {:<8}  {:<10}  source",
-                "id", "created", "sessions", "served"
-            );
-            for v in schedule_versions::list(&state.db, limit).await? {
-                let sessions = v
-                    .counts
-                    .0
-                    .get("sessions")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0);
-                let mark = if Some(v.id) == served {
-                    "← served"
-                } else {
-                    ""
-                };
-                println!(
-                    "{:>6}  {:<25}  {:<8}  {:<10}  {}",
-                    v.id,
-                    v.created.to_rfc3339(),
-                    sessions,
-                    mark,
-                    v.source
-                );
-            }
-        }
+            action: VersionAction::Versions { limit },
+        } => print_versions(&state, Table::Schedule, "sessions", limit).await?,
+        Command::Content {
+            action: VersionAction::Versions { limit },
+        } => print_versions(&state, Table::Content, "pages", limit).await?,
         Command::Schedule {
-            action: ScheduleAction::Rollback { id },
+            action: VersionAction::Rollback { id },
         } => {
             let published = schedule::publish_version(&ctx, id).await?;
             println!("schedule version {} is now served", published.version);
+        }
+        Command::Content {
+            action: VersionAction::Rollback { id },
+        } => {
+            let published = content::publish_version(&ctx, id).await?;
+            println!("content version {} is now served", published.version);
+        }
+        Command::Export { out } => {
+            for (name, bytes) in crate::export::run(&state, &out).await? {
+                println!("{} ({bytes} bytes)", out.join(name).display());
+            }
         }
         Command::FakeSchedule => {
             let ctx = plaza_jobs::JobContext {
@@ -166,6 +178,44 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
         }
     }
     state.db.close().await;
+    Ok(())
+}
+
+/// Lists the newest `limit` versions of `table`, marking the served one; `count` names the summary count shown.
+async fn print_versions(
+    state: &AppState,
+    table: Table,
+    count: &str,
+    limit: i64,
+) -> anyhow::Result<()> {
+    let served = versions::latest_published(&state.db, table)
+        .await?
+        .map(|(v, _)| v.id);
+    println!(
+        "{:>6}  {:<25}  {:<8}  {:<10}  source",
+        "id", "created", count, "served"
+    );
+    for v in versions::list(&state.db, table, limit).await? {
+        let n = v
+            .counts
+            .0
+            .get(count)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let mark = if Some(v.id) == served {
+            "← served"
+        } else {
+            ""
+        };
+        println!(
+            "{:>6}  {:<25}  {:<8}  {:<10}  {}",
+            v.id,
+            v.created.to_rfc3339(),
+            n,
+            mark,
+            v.source
+        );
+    }
     Ok(())
 }
 

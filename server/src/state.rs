@@ -1,5 +1,5 @@
-//! The one application state handed to every handler: configuration, storage handles, token keys and the
-//! in-memory schedule.
+//! The one application state handed to every handler: configuration, storage handles, token keys, and the
+//! in-memory schedule and content (the content bundled into the binary until an import publishes one).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,12 +15,10 @@ use plaza_core::email::{Mailer, Templates};
 use plaza_core::{Cache, Config, Db};
 use plaza_jobs::JobContext;
 
-use crate::snapshot::ScheduleStore;
+use plaza_core::content::{self, ContentFiles};
+use plaza_jobs::content::Published as ContentPublished;
 
-/// The site settings shipped in `content/settings.json`, served inside `/schedule` until content import lands.
-const BUNDLED_SETTINGS: &str = include_str!("../../content/settings.json");
-/// The block list shipped in `content/blocked.json` (`{"emails": [...]}`), until content import lands.
-const BUNDLED_BLOCKED: &str = include_str!("../../content/blocked.json");
+use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
 /// Shared state of the HTTP API. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -35,8 +33,9 @@ pub struct AppState {
     pub tokens: Tokens,
     /// The schedule served from memory.
     pub schedule: ScheduleStore,
-    /// Email templates.
-    pub templates: Templates,
+    /// The content served from memory.
+    pub content: ContentStore,
+    templates: Arc<ArcSwap<Templates>>,
     /// Where emails go.
     pub mailer: Mailer,
     blocked: Arc<ArcSwap<HashSet<String>>>,
@@ -70,21 +69,21 @@ impl AppState {
     pub fn new(config: Config, cache: Cache, db: Db) -> anyhow::Result<Self> {
         let secret = config.jwt_secret.clone().unwrap_or_else(random_secret);
         let tokens = Tokens::new(&secret, &config.jwt_issuer, config.auth_token_ttl);
-        let settings = serde_json::from_str(BUNDLED_SETTINGS)
-            .context("content/settings.json is not valid JSON")?;
-        let schedule = ScheduleStore::new(settings)?;
-        let templates = Templates::bundled()?;
+        let bundled = content::build(&ContentFiles::bundled(), &config.locales)
+            .context("the content bundled into plaza is invalid")?
+            .bundle;
+        let schedule = ScheduleStore::new(bundled.settings.clone())?;
+        let templates = Templates::from_sources(&bundled.emails)?;
         let mailer = Mailer::from_config(&config)?;
-        let blocked: Blocked =
-            serde_json::from_str(BUNDLED_BLOCKED).context("content/blocked.json is invalid")?;
-        let blocked = blocked.emails.iter().map(|e| normalise_email(e)).collect();
+        let blocked = bundled.blocked.iter().cloned().collect();
         Ok(Self {
             config,
             cache,
             db,
             tokens,
             schedule,
-            templates,
+            content: ContentStore::new(ContentSnapshot::build(0, bundled)?),
+            templates: Arc::new(ArcSwap::from_pointee(templates)),
             mailer,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
@@ -120,10 +119,33 @@ impl AppState {
         ));
     }
 
+    /// Serves a published content version: pages, the settings inside `/schedule`, the block list and the email
+    /// templates all switch together. No-op when that version is served already.
+    pub fn install_content(&self, published: ContentPublished) -> anyhow::Result<bool> {
+        if self.content.current().version == published.version {
+            return Ok(false);
+        }
+        let bundle = published.data;
+        let templates = Templates::from_sources(&bundle.emails)?;
+        self.schedule.set_settings(bundle.settings.clone())?;
+        self.set_blocked(bundle.blocked.iter().cloned());
+        self.templates.store(Arc::new(templates));
+        let pages = bundle.pages.len();
+        self.content
+            .store(ContentSnapshot::build(published.version, bundle)?);
+        metrics::gauge!("plaza_content_served_version").set(published.version as f64);
+        tracing::info!(
+            version = published.version,
+            pages,
+            "serving content version"
+        );
+        Ok(true)
+    }
+
     /// Renders and sends an email in the background: the caller never waits for SMTP and a failure is logged (and
     /// counted in `/metrics`), never surfaced to the person who triggered it.
     pub fn send_email(&self, to: &str, template: &str, locale: &str, values: &[(&str, &str)]) {
-        let email = match self.templates.render(template, locale, values) {
+        let email = match self.templates.load().render(template, locale, values) {
             Ok(email) => email,
             Err(err) => {
                 tracing::error!(%err, template, "cannot render an email");
@@ -157,12 +179,6 @@ impl AppState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Blocked {
-    emails: Vec<String>,
 }
 
 fn random_secret() -> Secret {

@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::storage::{Backend, TestCache, TestDb};
 
+/// The JWT secret of every test app.
+const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
 /// A running plaza API for one test. Stops when dropped.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
@@ -41,10 +44,7 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
         ("DATABASE_URL".into(), db.url.expose().to_owned()),
         ("REDIS_PREFIX".into(), cache.prefix.clone()),
         ("SHUTDOWN_GRACE_SECONDS".into(), "1".into()),
-        (
-            "JWT_SECRET".into(),
-            "test-secret-test-secret-test-secret-0123".into(),
-        ),
+        ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
     ]);
     if let Some(url) = &cache.redis_url {
         env.insert("REDIS_URL".into(), url.expose().to_owned());
@@ -86,6 +86,19 @@ impl TestApp {
     /// Another API process on the same database and cache (a second pod, or this one restarted).
     pub async fn sibling(&self, vars: &[(&str, &str)]) -> TestApp {
         spawn_on(self.db.clone(), self.cache.clone(), vars).await
+    }
+
+    /// The variables that point a `plaza` process at this app's storage (same database, cache and secret).
+    pub fn storage_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("DATABASE_URL", self.db.url.expose().to_owned()),
+            ("REDIS_PREFIX", self.cache.prefix.clone()),
+            ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+        ];
+        if let Some(url) = &self.cache.redis_url {
+            env.push(("REDIS_URL", url.expose().to_owned()));
+        }
+        env
     }
 
     /// The job context of this app's storage and configuration.

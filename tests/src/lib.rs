@@ -6,6 +6,7 @@
 //! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `scripts/test` makes sure they run. `TEST_LOG=1` shows logs.
 
 pub mod app;
+pub mod content_repo;
 pub mod fake_pretalx;
 pub mod fake_tito;
 pub mod redis_server;

@@ -1,6 +1,7 @@
 //! The database contract: Postgres and SQLite apply the same schema and answer the same queries the same way.
 
-use plaza_core::queries::{logs, schedule_versions};
+use plaza_core::queries::logs;
+use plaza_core::queries::versions::{self, Table};
 use plaza_core::{Db, on_db};
 use plaza_tests::{Backend, TestDb, for_each_backend};
 use serde_json::json;
@@ -96,42 +97,45 @@ for_each_backend! {
         assert_eq!(logs::recent(&t.db, "general/pageView", 5000).await.expect("recent").len(), 1200);
     }
 
-    async fn schedule_versions_are_stored_once_per_content_and_the_latest_published_wins(backend: Backend) {
+    async fn versions_are_stored_once_per_content_and_the_latest_published_wins(backend: Backend) {
         let t = TestDb::new(backend).await;
-        let data_a = json!({"sessions": [{"id": "A-1"}]});
-        let data_b = json!({"sessions": [{"id": "B-1"}, {"id": "B-2"}]});
-        let a = schedule_versions::insert_if_new(&t.db, "test", "hash-a", &data_a, &json!({"sessions": 1}))
-            .await
-            .expect("insert a")
-            .expect("a is new");
-        let again = schedule_versions::insert_if_new(&t.db, "test", "hash-a", &data_a, &json!({"sessions": 1}))
-            .await
-            .expect("insert a again");
-        assert_eq!(again, None, "identical content is not stored twice");
-        let b = schedule_versions::insert_if_new(&t.db, "test", "hash-b", &data_b, &json!({"sessions": 2}))
-            .await
-            .expect("insert b")
-            .expect("b is new");
-        assert!(schedule_versions::latest_published(&t.db).await.expect("latest").is_none());
+        // Schedule and content versions share one query module; each table is independent.
+        for table in [Table::Schedule, Table::Content] {
+            let data_a = json!({"sessions": [{"id": "A-1"}]});
+            let data_b = json!({"sessions": [{"id": "B-1"}, {"id": "B-2"}]});
+            let a = versions::insert_if_new(&t.db, table, "test", "hash-a", &data_a, &json!({"sessions": 1}))
+                .await
+                .expect("insert a")
+                .expect("a is new");
+            let again = versions::insert_if_new(&t.db, table, "test", "hash-a", &data_a, &json!({"sessions": 1}))
+                .await
+                .expect("insert a again");
+            assert_eq!(again, None, "identical content is not stored twice");
+            let b = versions::insert_if_new(&t.db, table, "test", "hash-b", &data_b, &json!({"sessions": 2}))
+                .await
+                .expect("insert b")
+                .expect("b is new");
+            assert!(versions::latest_published(&t.db, table).await.expect("latest").is_none());
 
-        let t0 = chrono::Utc::now();
-        assert!(schedule_versions::mark_published(&t.db, b, t0).await.expect("publish b"));
-        let (latest, data) = schedule_versions::latest_published(&t.db).await.expect("latest").expect("one");
-        assert_eq!((latest.id, data), (b, data_b.clone()));
+            let t0 = chrono::Utc::now();
+            assert!(versions::mark_published(&t.db, table, b, t0).await.expect("publish b"));
+            let (latest, data) = versions::latest_published(&t.db, table).await.expect("latest").expect("one");
+            assert_eq!((latest.id, data), (b, data_b.clone()));
 
-        // Rollback: re-publishing an older version makes it the served one.
-        assert!(schedule_versions::mark_published(&t.db, a, t0 + chrono::Duration::seconds(1)).await.expect("a"));
-        let (latest, data) = schedule_versions::latest_published(&t.db).await.expect("latest").expect("one");
-        assert_eq!((latest.id, data), (a, data_a));
-        assert!(!schedule_versions::mark_published(&t.db, 999_999, t0).await.expect("unknown id"));
+            // Rollback: re-publishing an older version makes it the served one.
+            assert!(versions::mark_published(&t.db, table, a, t0 + chrono::Duration::seconds(1)).await.expect("a"));
+            let (latest, data) = versions::latest_published(&t.db, table).await.expect("latest").expect("one");
+            assert_eq!((latest.id, data), (a, data_a));
+            assert!(!versions::mark_published(&t.db, table, 999_999, t0).await.expect("unknown id"));
 
-        let listed = schedule_versions::list(&t.db, 10).await.expect("list");
-        assert_eq!(listed.iter().map(|v| v.id).collect::<Vec<_>>(), vec![b, a]);
-        assert_eq!(listed[0].counts.0, json!({"sessions": 2}));
-        let found = schedule_versions::find_by_hash(&t.db, "hash-b").await.expect("find").expect("found");
-        assert_eq!(found.id, b);
-        let (got, got_data) = schedule_versions::get(&t.db, b).await.expect("get").expect("found");
-        assert_eq!((got.content_hash.as_str(), got_data), ("hash-b", data_b));
+            let listed = versions::list(&t.db, table, 10).await.expect("list");
+            assert_eq!(listed.iter().map(|v| v.id).collect::<Vec<_>>(), vec![b, a]);
+            assert_eq!(listed[0].counts.0, json!({"sessions": 2}));
+            let found = versions::find_by_hash(&t.db, table, "hash-b").await.expect("find").expect("found");
+            assert_eq!(found.id, b);
+            let (got, got_data) = versions::get(&t.db, table, b).await.expect("get").expect("found");
+            assert_eq!((got.content_hash.as_str(), got_data), ("hash-b", data_b));
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use plaza_core::model::schedule::{Schedule, Session};
+use plaza_core::queries::versions::{self, Table};
 use plaza_jobs::JobError;
 use plaza_jobs::schedule::{self, CURRENT_KEY, VERSION_KEY};
 use plaza_tests::app::json_body;
@@ -43,7 +44,7 @@ async fn published(app: &TestApp) -> Schedule {
         .await
         .expect("cache")
         .expect("a published schedule")
-        .schedule
+        .data
 }
 
 fn start_of(schedule: &Schedule, session: &Session) -> Option<chrono::DateTime<Utc>> {
@@ -96,7 +97,7 @@ for_each_backend! {
         let first = import(&app).await;
         let second = schedule::run_once(&app.jobs()).await.expect("second import");
         assert_eq!((second.version, second.created, second.published), (first.version, false, false));
-        let versions = plaza_core::queries::schedule_versions::list(&app.state.db, 10).await.expect("list");
+        let versions = versions::list(&app.state.db, Table::Schedule, 10).await.expect("list");
         assert_eq!(versions.len(), 1);
     }
 
@@ -348,17 +349,17 @@ async fn a_missed_notice_is_healed_by_the_refresh_timer() {
     let second = import(&app).await.version;
 
     // A rollback whose notice is lost: database and cache say `first`, nobody is told.
-    let (row, data) = plaza_core::queries::schedule_versions::get(&app.state.db, first)
+    let (row, data) = versions::get(&app.state.db, Table::Schedule, first)
         .await
         .expect("db")
         .expect("row");
-    plaza_core::queries::schedule_versions::mark_published(&app.state.db, first, Utc::now())
+    versions::mark_published(&app.state.db, Table::Schedule, first, Utc::now())
         .await
         .expect("db");
     let record = schedule::Published {
         version: first,
         hash: row.content_hash,
-        schedule: serde_json::from_value(data).expect("schedule"),
+        data: serde_json::from_value(data).expect("schedule"),
     };
     let entries = [
         (

@@ -321,7 +321,8 @@ pub fn hash_email(email: &str) -> String {
     base64_sha256(email.trim().to_lowercase().as_bytes())
 }
 
-fn base64_sha256(bytes: &[u8]) -> String {
+/// Standard base64 of the SHA-256 of `bytes` (content hashes).
+pub(crate) fn base64_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 

@@ -44,6 +44,12 @@ pub async fn count(db: &Db, session: &str) -> Result<i64, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar(SQL).bind(session).fetch_one(pool).await)
 }
 
+/// Attendance per session (sessions nobody attends are absent), for exports.
+pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    const SQL: &str = "SELECT session, COUNT(*) FROM attendance GROUP BY session ORDER BY session";
+    on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await)
+}
+
 /// Every session attendee `attendee` attends, oldest first.
 pub async fn of_attendee(db: &Db, attendee: i32) -> Result<Vec<Attendance>, sqlx::Error> {
     const SQL: &str =

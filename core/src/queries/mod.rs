@@ -7,5 +7,5 @@ pub mod attendance;
 pub mod attendees;
 pub mod login_tokens;
 pub mod logs;
-pub mod schedule_versions;
 pub mod tickets;
+pub mod versions;

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use plaza_core::ApiError;
 use plaza_core::config::PretalxSource;
-use plaza_core::queries::schedule_versions;
+use plaza_core::queries::versions::{self, Table};
 use plaza_jobs::{JobError, schedule};
 use serde_json::json;
 
@@ -66,7 +66,7 @@ async fn get_versions(
     _admin: AdminUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    let versions = schedule_versions::list(&state.db, 50).await?;
+    let versions = versions::list(&state.db, Table::Schedule, 50).await?;
     let served = state.schedule.current().version;
     let versions: Vec<_> = versions
         .into_iter()
@@ -87,7 +87,10 @@ async fn post_publish_version(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
     let id = path.into_inner();
-    if schedule_versions::get(&state.db, id).await?.is_none() {
+    if versions::get(&state.db, Table::Schedule, id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::NotFound.into());
     }
     let published = schedule::publish_version(&state.jobs(), id)

@@ -7,13 +7,16 @@ mod admin;
 mod attendance;
 pub mod auth;
 mod calendar;
+mod content;
 pub mod error;
 mod general;
 mod lint_page;
 mod login;
 pub mod observe;
 mod ops;
+mod representation;
 mod schedule;
+mod share;
 mod tito;
 
 use actix_web::web;
@@ -39,6 +42,8 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
                 web::scope(&base)
                     .configure(general::config)
                     .configure(schedule::config)
+                    .configure(content::config)
+                    .configure(share::config)
                     .configure(login::config)
                     .configure(attendance::config)
                     .configure(calendar::config)

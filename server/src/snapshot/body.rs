@@ -6,6 +6,7 @@ use std::io::Write as _;
 use actix_web::web::Bytes;
 use anyhow::Context as _;
 use base64::Engine as _;
+use plaza_core::content::Settings;
 use plaza_core::model::schedule::{Schedule, Session};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -65,10 +66,7 @@ fn confirmed(schedule: &Schedule) -> impl Iterator<Item = &Session> {
 }
 
 /// `GET /schedule`: the deconf `ScheduleRecord` (+ plaza's `breaks`).
-pub fn schedule(
-    schedule: &Schedule,
-    settings: &serde_json::Value,
-) -> anyhow::Result<Representation> {
+pub fn schedule(schedule: &Schedule, settings: &Settings) -> anyhow::Result<Representation> {
     #[derive(Serialize)]
     struct Record<'a> {
         sessions: Vec<Session>,
@@ -78,7 +76,7 @@ pub fn schedule(
         tracks: &'a [plaza_core::model::schedule::Track],
         types: &'a [plaza_core::model::schedule::SessionType],
         breaks: &'a [plaza_core::model::schedule::Break],
-        settings: &'a serde_json::Value,
+        settings: &'a Settings,
     }
     Representation::of(&Record {
         sessions: confirmed(schedule).map(public_session).collect(),

@@ -1,45 +1,60 @@
-//! The api pods' in-memory schedule: the published version pre-serialised and pre-compressed once, swapped
-//! atomically (`arc-swap`) when a new version is announced. Hot reads never touch Redis or the database.
+//! The api pods' in-memory schedule and content: each published version pre-serialised and pre-compressed once,
+//! swapped atomically (`arc-swap`) when a new version is announced. Hot reads never touch Redis or the database.
+//! The schedule snapshot carries the content's site settings, so new settings rebuild it.
 //!
 //! [`refresher`] keeps it current: the cache notice triggers a reload; a slow timer re-checks the cache (and
 //! rebuilds it from Postgres when it was flushed), so a missed notice only delays an update.
 
 mod body;
+mod content;
 pub mod refresher;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use actix_web::web::Bytes;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use plaza_core::content::Settings;
 use plaza_core::model::schedule::{Schedule, Session};
 use plaza_jobs::schedule::Published;
 
 pub use self::body::Representation;
+pub use self::content::{ContentSnapshot, ContentStore};
 
-/// One published schedule, ready to serve.
+/// One published schedule with the site settings, ready to serve.
 #[derive(Debug)]
 pub struct Snapshot {
     /// `schedule_versions.id` (0: nothing published yet).
     pub version: i64,
-    /// The full schedule, links included (for `/links`, lint, attendance).
+    /// The full schedule, links included (for `/links`, lint, attendance), with the settings' capacity overrides.
     pub schedule: Schedule,
+    /// The site settings served inside `/schedule`.
+    pub settings: Arc<Settings>,
     /// `GET /schedule`.
     pub schedule_body: Representation,
     /// `GET /schedule/whats-on`.
     pub whats_on_body: Representation,
+    /// Share pages rendered so far (public variant only), by session id; dropped with the snapshot.
+    pub share_pages: Mutex<HashMap<String, Bytes>>,
     sessions: HashMap<String, usize>,
     slots: HashMap<String, (DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Snapshot {
-    /// Builds the representations of `published` with the site `settings`.
+    /// Builds the representations of `schedule` with the site `settings` (whose `participantCaps` override the
+    /// sessions' caps).
     pub fn build(
         version: i64,
-        schedule: Schedule,
-        settings: &serde_json::Value,
+        mut schedule: Schedule,
+        settings: Arc<Settings>,
     ) -> anyhow::Result<Self> {
-        let schedule_body = body::schedule(&schedule, settings)?;
+        for session in &mut schedule.sessions {
+            if let Some(cap) = settings.participant_caps.get(&session.id) {
+                session.participant_cap = *cap;
+            }
+        }
+        let schedule_body = body::schedule(&schedule, &settings)?;
         let whats_on_body = body::whats_on(&schedule)?;
         let sessions = schedule
             .sessions
@@ -55,8 +70,10 @@ impl Snapshot {
         Ok(Self {
             version,
             schedule,
+            settings,
             schedule_body,
             whats_on_body,
+            share_pages: Mutex::default(),
             sessions,
             slots,
         })
@@ -77,16 +94,23 @@ impl Snapshot {
 #[derive(Clone, Debug)]
 pub struct ScheduleStore {
     current: Arc<ArcSwap<Snapshot>>,
-    settings: Arc<serde_json::Value>,
+    /// The published schedule before settings are applied, kept to rebuild when only the settings change.
+    schedule: Arc<ArcSwap<Schedule>>,
+    settings: Arc<ArcSwap<Settings>>,
+    /// Serialises rebuilds, so a new schedule and new settings arriving together cannot undo each other.
+    writer: Arc<Mutex<()>>,
 }
 
 impl ScheduleStore {
     /// A store serving an empty schedule (version 0) until the first version is installed.
-    pub fn new(settings: serde_json::Value) -> anyhow::Result<Self> {
-        let empty = Snapshot::build(0, Schedule::default(), &settings)?;
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let empty = Snapshot::build(0, Schedule::default(), settings.clone())?;
         Ok(Self {
             current: Arc::new(ArcSwap::from_pointee(empty)),
-            settings: Arc::new(settings),
+            schedule: Arc::new(ArcSwap::from_pointee(Schedule::default())),
+            settings: Arc::new(ArcSwap::new(settings)),
+            writer: Arc::default(),
         })
     }
 
@@ -97,12 +121,18 @@ impl ScheduleStore {
 
     /// Serves `published` from now on (no-op when that version is already served). Returns true when swapped.
     pub fn install(&self, published: Published) -> anyhow::Result<bool> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if self.current.load().version == published.version {
             return Ok(false);
         }
-        let snapshot = Snapshot::build(published.version, published.schedule, &self.settings)?;
+        let snapshot = Snapshot::build(
+            published.version,
+            published.data.clone(),
+            self.settings.load_full(),
+        )?;
         let size = snapshot.schedule_body.identity_len();
         self.current.store(Arc::new(snapshot));
+        self.schedule.store(Arc::new(published.data));
         metrics::gauge!("plaza_schedule_served_version").set(published.version as f64);
         tracing::info!(
             version = published.version,
@@ -110,5 +140,17 @@ impl ScheduleStore {
             "serving schedule version"
         );
         Ok(true)
+    }
+
+    /// Serves the current schedule with new site settings.
+    pub fn set_settings(&self, settings: Settings) -> anyhow::Result<()> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let settings = Arc::new(settings);
+        let version = self.current.load().version;
+        let schedule = Schedule::clone(&self.schedule.load());
+        let snapshot = Snapshot::build(version, schedule, settings.clone())?;
+        self.settings.store(settings);
+        self.current.store(Arc::new(snapshot));
+        Ok(())
     }
 }

@@ -1,57 +1,123 @@
-//! Keeps a [`ScheduleStore`] current: load at start (rebuilding the cache from Postgres if it is empty), reload on
-//! every `notify.schedule` notice, and re-check on a slow timer so a lost notice or a flushed Redis heals itself.
+//! Keeps the served snapshots current. For each feed (schedule, content): load at start (rebuilding the cache from
+//! Postgres if it is empty), reload on every notice, and re-check on a slow timer so a lost notice or a flushed
+//! Redis heals itself.
 
 use std::time::Duration;
 
+use plaza_core::content::Bundle;
+use plaza_core::model::schedule::Schedule;
 use plaza_jobs::JobContext;
-use plaza_jobs::schedule::{self, NOTICE_CHANNEL, VERSION_KEY};
+use plaza_jobs::publication::{CONTENT, Feed, Published, SCHEDULE};
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use super::ScheduleStore;
 use crate::state::AppState;
 
-/// Loads the schedule (best effort) and spawns [`run`] for `state`'s store until `shutdown`.
-pub async fn start(state: &AppState, shutdown: CancellationToken) {
-    if let Err(err) = load(&state.schedule, &state.jobs()).await {
-        tracing::warn!(
-            error = format!("{err:#}"),
-            "no schedule loaded at start; serving an empty one until it arrives"
-        );
+/// What a feed's published versions are installed into.
+pub trait Target: Clone + Send + Sync + 'static {
+    /// The published value.
+    type Data: DeserializeOwned + Send;
+    /// The feed it follows.
+    const FEED: Feed;
+    /// The version served now (0: none published).
+    fn served(&self) -> i64;
+    /// Serves `published`; true when something changed.
+    fn install(&self, published: Published<Self::Data>) -> anyhow::Result<bool>;
+}
+
+impl Target for ScheduleStore {
+    type Data = Schedule;
+    const FEED: Feed = SCHEDULE;
+
+    fn served(&self) -> i64 {
+        self.current().version
     }
+
+    fn install(&self, published: Published<Schedule>) -> anyhow::Result<bool> {
+        ScheduleStore::install(self, published)
+    }
+}
+
+/// The content feed, installed into the whole state (pages, settings, block list, email templates).
+#[derive(Clone, Debug)]
+pub struct ContentTarget(pub AppState);
+
+impl Target for ContentTarget {
+    type Data = Bundle;
+    const FEED: Feed = CONTENT;
+
+    fn served(&self) -> i64 {
+        self.0.content.current().version
+    }
+
+    fn install(&self, published: Published<Bundle>) -> anyhow::Result<bool> {
+        self.0.install_content(published)
+    }
+}
+
+/// Loads the schedule and content (best effort) and keeps both current until `shutdown`.
+pub async fn start(state: &AppState, shutdown: CancellationToken) {
     let interval = state.config.schedule_refresh;
-    tokio::spawn(run(
+    follow(
         state.schedule.clone(),
         state.jobs(),
         interval,
+        shutdown.clone(),
+    )
+    .await;
+    follow(
+        ContentTarget(state.clone()),
+        state.jobs(),
+        interval,
         shutdown,
-    ));
+    )
+    .await;
 }
 
-/// Loads the published schedule into `store` (rebuilding the cache from the database when needed).
-pub async fn load(store: &ScheduleStore, ctx: &JobContext) -> anyhow::Result<()> {
-    if let Some(published) = schedule::ensure_cache(ctx).await? {
-        store.install(published)?;
+/// Loads `target`'s feed now, then spawns [`run`] for it.
+pub async fn follow<T: Target>(
+    target: T,
+    ctx: JobContext,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    if let Err(err) = load(&target, &ctx).await {
+        tracing::warn!(
+            feed = T::FEED.name,
+            error = format!("{err:#}"),
+            "nothing loaded at start; serving the default until it arrives"
+        );
+    }
+    tokio::spawn(run(target, ctx, interval, shutdown));
+}
+
+/// Loads the published version into `target` (rebuilding the cache from the database when needed).
+pub async fn load<T: Target>(target: &T, ctx: &JobContext) -> anyhow::Result<()> {
+    if let Some(published) = T::FEED.ensure_cache::<T::Data>(ctx).await? {
+        target.install(published)?;
     }
     Ok(())
 }
 
 /// Runs until `shutdown`: reloads on notices and every `interval`. Errors are logged and retried, never fatal; the
-/// store keeps serving what it has.
-pub async fn run(
-    store: ScheduleStore,
+/// target keeps serving what it has.
+pub async fn run<T: Target>(
+    target: T,
     ctx: JobContext,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
+    let feed = T::FEED.name;
     let mut subscription = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if subscription.is_none() {
-            match ctx.cache.subscribe(NOTICE_CHANNEL).await {
+            match ctx.cache.subscribe(T::FEED.notice_channel).await {
                 Ok(sub) => subscription = Some(sub),
                 Err(err) => {
-                    tracing::warn!(%err, "cannot subscribe to schedule notices; relying on the timer")
+                    tracing::warn!(%err, feed, "cannot subscribe to notices; relying on the timer")
                 }
             }
         }
@@ -67,41 +133,45 @@ pub async fn run(
                 if received.is_none() {
                     subscription = None;
                 }
-                reload(&store, &ctx).await;
+                reload(&target, &ctx).await;
             }
-            _ = ticker.tick() => check(&store, &ctx).await,
+            _ = ticker.tick() => check(&target, &ctx).await,
         }
     }
 }
 
-async fn reload(store: &ScheduleStore, ctx: &JobContext) {
-    match schedule::cached(ctx).await {
+async fn reload<T: Target>(target: &T, ctx: &JobContext) {
+    let feed = T::FEED.name;
+    match T::FEED.cached::<T::Data>(ctx).await {
         Ok(Some(published)) => {
-            if let Err(err) = store.install(published) {
+            if let Err(err) = target.install(published) {
                 tracing::error!(
+                    feed,
                     error = format!("{err:#}"),
-                    "cannot build the schedule snapshot"
+                    "cannot build the snapshot"
                 );
             }
         }
-        Ok(None) => check(store, ctx).await,
+        Ok(None) => check(target, ctx).await,
         Err(err) => tracing::warn!(
+            feed,
             error = format!("{err:#}"),
-            "cannot read the published schedule"
+            "cannot read the published version"
         ),
     }
 }
 
 /// Cheap periodic check: compare the cached version id with the served one; rebuild the cache if it is empty.
-async fn check(store: &ScheduleStore, ctx: &JobContext) {
-    let served = store.current().version;
-    match ctx.cache.get(VERSION_KEY).await {
+async fn check<T: Target>(target: &T, ctx: &JobContext) {
+    let feed = T::FEED.name;
+    let served = target.served();
+    match ctx.cache.get(T::FEED.version_key).await {
         Ok(Some(version)) if version == served.to_string() => {}
         Ok(_) => {
-            if let Err(err) = load(store, ctx).await {
-                tracing::warn!(error = format!("{err:#}"), "cannot refresh the schedule");
+            if let Err(err) = load(target, ctx).await {
+                tracing::warn!(feed, error = format!("{err:#}"), "cannot refresh");
             }
         }
-        Err(err) => tracing::debug!(%err, "schedule check skipped: cache unavailable"),
+        Err(err) => tracing::debug!(%err, feed, "check skipped: cache unavailable"),
     }
 }
