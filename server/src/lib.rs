@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod export;
 pub mod http;
+pub mod log_writer;
 pub mod modes;
 pub mod shutdown;
 pub mod snapshot;

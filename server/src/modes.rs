@@ -55,6 +55,17 @@ pub async fn run(
                     ),
                 }
             });
+            if state.config.content != plaza_core::config::ContentSource::Bundled {
+                let ctx = state.jobs();
+                tokio::spawn(async move {
+                    if let Err(err) = content::run_once(&ctx, &Origin::Configured).await {
+                        tracing::error!(
+                            error = format!("{err:#}"),
+                            "start-up content import failed; serving the bundled content"
+                        );
+                    }
+                });
+            }
             tracing::warn!(
                 "`all` runs the HTTP API and a start-up import; the live server and scheduler are not built yet"
             );

@@ -18,6 +18,7 @@ use plaza_jobs::JobContext;
 use plaza_core::content::{self, ContentFiles};
 use plaza_jobs::content::Published as ContentPublished;
 
+use crate::log_writer::LogWriter;
 use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
 /// Shared state of the HTTP API. Cheap to clone.
@@ -38,6 +39,8 @@ pub struct AppState {
     templates: Arc<ArcSwap<Templates>>,
     /// Where emails go.
     pub mailer: Mailer,
+    /// Batched writes of `logs` rows from request handlers.
+    pub log_writer: LogWriter,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
 }
@@ -76,6 +79,7 @@ impl AppState {
         let templates = Templates::from_sources(&bundled.emails)?;
         let mailer = Mailer::from_config(&config)?;
         let blocked = bundled.blocked.iter().cloned().collect();
+        let log_writer = LogWriter::new(db.clone());
         Ok(Self {
             config,
             cache,
@@ -85,6 +89,7 @@ impl AppState {
             content: ContentStore::new(ContentSnapshot::build(0, bundled)?),
             templates: Arc::new(ArcSwap::from_pointee(templates)),
             mailer,
+            log_writer,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
         })

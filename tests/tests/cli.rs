@@ -352,3 +352,24 @@ async fn dev_token_mints_a_token_the_api_accepts() {
     assert_eq!(no_secret.status.code(), Some(2));
     assert!(stderr(&no_secret).contains("JWT_SECRET"));
 }
+
+#[test]
+fn content_settings_are_checked_at_start() {
+    let output = plaza(&["--mode", "api"], &[("LOCALES", "es,fr")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("LOCALES"), "{}", stderr(&output));
+    for remote in ["--upload-pack=x", "ext::sh -c x", "relative/path"] {
+        let output = plaza(&["--mode", "api"], &[("CONTENT_REPO_REMOTE", remote)]);
+        assert_eq!(output.status.code(), Some(2), "{remote}");
+        assert!(
+            stderr(&output).contains("CONTENT_REPO_REMOTE"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = plaza(&["--mode", "api"], &[("CONTENT_REPO_PATH", "../etc")]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = plaza(&["--mode", "api", "--local", "."], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--local only applies to --mode fetch-content"));
+}

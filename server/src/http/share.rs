@@ -4,7 +4,7 @@
 //! Unlike the reference, every interpolated value is HTML-escaped; the event's name, handle and image come from the
 //! content settings (`site`), not hard-coded strings; the public page is cached in the served snapshot (so a new
 //! schedule or new settings drop it) while the `?dev` variant — the head shown as text — is never cached. Each visit
-//! is logged as `session/shareVisit` with its referer, off the request path.
+//! is logged as `session/shareVisit` with its referer through the batched [`LogWriter`](crate::log_writer).
 
 use std::fmt::Write as _;
 
@@ -13,7 +13,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use plaza_core::ApiError;
 use plaza_core::model::schedule::Session;
-use plaza_core::queries::logs::{self, NewLog};
+use plaza_core::queries::logs::NewLog;
 use serde_json::json;
 
 use super::HttpError;
@@ -147,7 +147,7 @@ fn encode(segment: &str) -> String {
         .replace('+', "%20")
 }
 
-/// Records `session/shareVisit` in the background; a failure is logged, never shown to the visitor.
+/// Records `session/shareVisit` through the batched log writer; never delays or fails the page.
 fn log_visit(state: &AppState, session: &str, req: &HttpRequest) {
     let referer = req
         .headers()
@@ -160,12 +160,7 @@ fn log_visit(state: &AppState, session: &str, req: &HttpRequest) {
         socket: None,
         data: json!({ "sessionId": session, "referer": referer }),
     };
-    let db = state.db.clone();
-    tokio::spawn(async move {
-        if let Err(err) = logs::insert_many(&db, &[entry]).await {
-            tracing::warn!(%err, "share visit not logged");
-        }
-    });
+    state.log_writer.record(entry);
 }
 
 #[cfg(test)]
