@@ -174,6 +174,12 @@ pub const VARS: &[VarSpec] = &[
         doc: "Name of the private calendar feed (X-WR-CALNAME).",
     },
     VarSpec {
+        name: "CLIENT_DIR",
+        default: Some("client/dist"),
+        example: "",
+        doc: "The built web client (Vite output) served at / with an SPA fallback; empty disables it.",
+    },
+    VarSpec {
         name: "LOCALES",
         default: Some("en,es"),
         example: "",
@@ -457,6 +463,8 @@ pub struct Config {
     pub calendar_token_ttl: Duration,
     /// `CALENDAR_NAME`.
     pub calendar_name: String,
+    /// `CLIENT_DIR`; `None` serves no web client.
+    pub client_dir: Option<PathBuf>,
     /// `LOCALES` (always includes `en`).
     pub locales: Vec<String>,
     /// Where fetch-content reads (`CONTENT_REPO_*`).
@@ -602,6 +610,9 @@ impl Config {
                 24 * 3600 * vars.parse("CALENDAR_TOKEN_TTL_DAYS", positive::<u64>)?,
             ),
             calendar_name: vars.text("CALENDAR_NAME")?,
+            client_dir: Some(vars.text_keeping_empty("CLIENT_DIR")?)
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
             locales: vars.parse("LOCALES", locales)?,
             content: content_source(&vars)?,
             content_fetch_timeout: Duration::from_secs(

@@ -7,6 +7,7 @@ mod admin;
 mod attendance;
 pub mod auth;
 mod calendar;
+mod client;
 mod content;
 pub mod error;
 mod general;
@@ -21,6 +22,7 @@ mod tito;
 
 use actix_web::web;
 
+pub use self::client::ClientFiles;
 pub use self::error::HttpError;
 use crate::state::AppState;
 
@@ -38,6 +40,7 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
             )
             .app_data(web::PayloadConfig::new(limit))
             .configure(ops::config)
+            .configure(client::config)
             .service(
                 web::scope(&base)
                     .configure(general::config)
@@ -49,6 +52,7 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
                     .configure(calendar::config)
                     .configure(tito::config)
                     .configure(admin::config),
-            );
+            )
+            .default_service(web::to(client::serve_client));
     }
 }

@@ -1,5 +1,6 @@
 //! Serving pre-built [`Representation`]s: content negotiation (brotli, gzip, identity), strong ETags per encoding
-//! and `If-None-Match` → 304. Used by every hot read (`/schedule`, `/schedule/whats-on`, `/content/:slug`).
+//! and `If-None-Match` → 304. Used by every hot read (`/schedule`, `/schedule/whats-on`, `/content/:slug`) and the
+//! web client's files.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
@@ -39,13 +40,24 @@ fn negotiate(accept: Option<&HeaderValue>) -> Encoding {
     }
 }
 
-/// Serves a pre-built representation: 304 when `If-None-Match` names it, else the best encoding with its ETag.
+/// Cache policy of resources that change in place: always revalidate (cheap: ETag → 304).
+pub const REVALIDATE: &str = "public, max-age=0, must-revalidate";
+
+/// Serves a pre-built representation that changes in place (see [`serve_with`]).
 pub fn serve(req: &HttpRequest, rep: &Representation) -> HttpResponse {
+    serve_with(req, rep, REVALIDATE)
+}
+
+/// Serves a pre-built representation: 304 when `If-None-Match` names it, else the best encoding it has with its
+/// ETag and `cache_control`.
+pub fn serve_with(req: &HttpRequest, rep: &Representation, cache_control: &str) -> HttpResponse {
     let encoding = negotiate(req.headers().get(header::ACCEPT_ENCODING));
-    let (body, etag, coding) = match encoding {
-        Encoding::Brotli => (&rep.br, format!("\"{}-br\"", rep.tag), Some("br")),
-        Encoding::Gzip => (&rep.gzip, format!("\"{}-gz\"", rep.tag), Some("gzip")),
-        Encoding::Identity => (&rep.identity, format!("\"{}\"", rep.tag), None),
+    let (body, etag, coding) = match (encoding, &rep.br, &rep.gzip) {
+        (Encoding::Brotli, Some(br), _) => (br, format!("\"{}-br\"", rep.tag), Some("br")),
+        (Encoding::Brotli | Encoding::Gzip, _, Some(gz)) => {
+            (gz, format!("\"{}-gz\"", rep.tag), Some("gzip"))
+        }
+        _ => (&rep.identity, format!("\"{}\"", rep.tag), None),
     };
     let matches = req
         .headers()
@@ -70,14 +82,14 @@ pub fn serve(req: &HttpRequest, rep: &Representation) -> HttpResponse {
     response
         .insert_header((header::ETAG, etag))
         .insert_header((header::VARY, "Accept-Encoding"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=0, must-revalidate"));
+        .insert_header((header::CACHE_CONTROL, cache_control.to_owned()));
     if matches {
         return response.finish();
     }
     if let Some(coding) = coding {
         response.insert_header((header::CONTENT_ENCODING, coding));
     }
-    response.content_type("application/json").body(body.clone())
+    response.content_type(rep.content_type).body(body.clone())
 }
 
 #[cfg(test)]
@@ -88,9 +100,7 @@ mod tests {
     fn tags_containing_a_dash_still_match() {
         let rep = Representation {
             tag: "ab-cd".into(),
-            identity: Default::default(),
-            gzip: Default::default(),
-            br: Default::default(),
+            ..Representation::bytes(Vec::new(), "text/plain", false).expect("rep")
         };
         for sent in [
             "\"ab-cd\"",

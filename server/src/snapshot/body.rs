@@ -16,34 +16,51 @@ use sha2::{Digest as _, Sha256};
 pub struct Representation {
     /// Hash part of the ETags.
     pub tag: String,
-    /// Uncompressed JSON.
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The uncompressed bytes.
     pub identity: Bytes,
-    /// gzip-encoded JSON.
-    pub gzip: Bytes,
-    /// brotli-encoded JSON.
-    pub br: Bytes,
+    /// gzip-encoded bytes (`None` for formats that are compressed already).
+    pub gzip: Option<Bytes>,
+    /// brotli-encoded bytes (`None` for formats that are compressed already).
+    pub br: Option<Bytes>,
 }
 
 impl Representation {
     /// Encodes `value` as JSON in every encoding.
     pub fn of<T: Serialize>(value: &T) -> anyhow::Result<Self> {
         let json = serde_json::to_vec(value).context("serialising a response body")?;
-        let digest = Sha256::digest(&json);
+        Self::bytes(json, "application/json", true)
+    }
+
+    /// `body` of type `content_type`, also gzip- and brotli-encoded when `compress`.
+    pub fn bytes(
+        body: Vec<u8>,
+        content_type: &'static str,
+        compress: bool,
+    ) -> anyhow::Result<Self> {
+        let digest = Sha256::digest(&body);
         let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18]);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(&json).context("gzip")?;
-        let gzip = gz.finish().context("gzip")?;
-        let mut br = Vec::new();
-        {
-            // Quality 9 with a 4 MiB window: near-best ratio at a cost paid once per published version.
-            let mut writer = brotli::CompressorWriter::new(&mut br, 64 * 1024, 9, 22);
-            writer.write_all(&json).context("brotli")?;
-        }
+        let (gzip, br) = if compress {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&body).context("gzip")?;
+            let gzip = gz.finish().context("gzip")?;
+            let mut br = Vec::new();
+            {
+                // Quality 9 with a 4 MiB window: near-best ratio at a cost paid once per published version.
+                let mut writer = brotli::CompressorWriter::new(&mut br, 64 * 1024, 9, 22);
+                writer.write_all(&body).context("brotli")?;
+            }
+            (Some(Bytes::from(gzip)), Some(Bytes::from(br)))
+        } else {
+            (None, None)
+        };
         Ok(Self {
             tag,
-            identity: Bytes::from(json),
-            gzip: Bytes::from(gzip),
-            br: Bytes::from(br),
+            content_type,
+            identity: Bytes::from(body),
+            gzip,
+            br,
         })
     }
 
