@@ -221,7 +221,7 @@ async fn print_versions(
         println!(
             "{:>6}  {:<25}  {:<8}  {:<10}  {}",
             v.id,
-            v.created.to_rfc3339(),
+            v.created.format("%Y-%m-%d %H:%M:%S").to_string(),
             n,
             mark,
             v.source

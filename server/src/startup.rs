@@ -4,9 +4,9 @@ use std::net::TcpListener;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpServer, web};
 
-use crate::http::{self, error, observe};
+use crate::http::{self, ClientFiles, error, observe};
 use crate::state::AppState;
 
 /// A bound, not yet running HTTP API server.
@@ -26,9 +26,11 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (LISTEN_ADDR): {e}"))?;
         let port = listener.local_addr()?.port();
         let grace = state.config.shutdown_grace.as_secs();
+        // Read once, shared by every worker.
+        let client = web::Data::new(ClientFiles::load(state.config.client_dir.as_deref())?);
         let server = HttpServer::new(move || {
             App::new()
-                .configure(http::configure_app(&state))
+                .configure(http::configure_app(&state, &client))
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_response))
                 .wrap(from_fn(observe::observe))
         })

@@ -18,7 +18,6 @@ use plaza_jobs::JobContext;
 use plaza_core::content::{self, ContentFiles};
 use plaza_jobs::content::Published as ContentPublished;
 
-use crate::http::ClientFiles;
 use crate::log_writer::LogWriter;
 use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
@@ -42,8 +41,6 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Batched writes of `logs` rows from request handlers.
     pub log_writer: LogWriter,
-    /// The web client's files.
-    pub client: Arc<ClientFiles>,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
 }
@@ -83,7 +80,6 @@ impl AppState {
         let mailer = Mailer::from_config(&config)?;
         let blocked = bundled.blocked.iter().cloned().collect();
         let log_writer = LogWriter::new(db.clone());
-        let client = Arc::new(ClientFiles::load(config.client_dir.as_deref())?);
         Ok(Self {
             config,
             cache,
@@ -94,7 +90,6 @@ impl AppState {
             templates: Arc::new(ArcSwap::from_pointee(templates)),
             mailer,
             log_writer,
-            client,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
         })

@@ -101,11 +101,11 @@ async fn get_client_config(state: web::Data<AppState>) -> HttpResponse {
 pub async fn serve_client(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: web::Data<ClientFiles>,
 ) -> Result<HttpResponse, HttpError> {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Err(ApiError::NotFound.into());
     }
-    let client = &state.client;
     let path = req.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     if let Some(file) = client.files.get(path) {

@@ -27,12 +27,17 @@ pub use self::error::HttpError;
 use crate::state::AppState;
 
 /// Registers state, body limits and every route on an actix `ServiceConfig`.
-pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+pub fn configure_app(
+    state: &AppState,
+    client: &web::Data<ClientFiles>,
+) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let state = state.clone();
+    let client = client.clone();
     move |cfg| {
         let limit = state.config.max_body_bytes;
         let base = state.config.api_base_path.clone();
         cfg.app_data(web::Data::new(state))
+            .app_data(client)
             .app_data(
                 web::JsonConfig::default()
                     .limit(limit)
