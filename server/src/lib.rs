@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod http;
 pub mod modes;
+pub mod scheduler;
 pub mod shutdown;
 pub mod snapshot;
 pub mod startup;
