@@ -21,7 +21,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --recipe-path recipe.json --package plaza
+RUN cargo chef cook --release --locked --recipe-path recipe.json --package plaza --bin plaza
 COPY . .
 RUN cargo build --release --locked --package plaza --bin plaza
 

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use plaza_tests::fake_pretalx::{FakePretalx, demo_dataset};
+use plaza_tests::fake_tito::{FakeTito, ticket};
 use plaza_tests::storage::TempDir;
 use plaza_tests::{Backend, TestCache, TestDb, eventually, for_each_backend, plaza_bin};
 
@@ -128,6 +129,28 @@ for_each_backend! {
         assert!(log.contains("job scheduled") && log.contains("next_run"), "next run logged:\n{log}");
         assert!(log.contains("job disabled: TITO_API_TOKEN is not set"), "{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_mode_runs_the_users_job_on_its_own_cron_expression() {
+    let tito = FakeTito::start(vec![ticket(
+        "ticket-1",
+        "complete",
+        Some("ada@example.org"),
+        chrono::Utc::now(),
+    )])
+    .await;
+    let mut vars: Vec<(&str, String)> = tito.env();
+    vars.push(("USERS_CRON", EVERY_SECOND.into()));
+    vars.push(("SCHEDULE_CRON", String::new()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let app = AllMode::start(Backend::Real, &vars).await;
+
+    app.wait_for_runs("users", "success", 2.0, Duration::from_secs(20))
+        .await;
+    assert!(!tito.ticket_queries().await.is_empty());
+    assert_eq!(app.runs("schedule", "success").await, 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
