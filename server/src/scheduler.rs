@@ -85,9 +85,9 @@ impl ScheduledJob {
             );
             "overlap"
         } else {
-            let result = (self.run)(ctx).await;
-            self.running.store(false, Ordering::Release);
-            match result {
+            // Reset on drop, so a run that panics does not block every later tick.
+            let _running = Running(&self.running);
+            match (self.run)(ctx).await {
                 Ok(()) => "success",
                 Err(JobError::AlreadyRunning(_)) => {
                     tracing::info!(
@@ -108,6 +108,15 @@ impl ScheduledJob {
         };
         metrics::counter!("plaza_scheduler_runs_total", "job" => self.name, "outcome" => outcome)
             .increment(1);
+    }
+}
+
+/// Clears a job's "running" flag when its run ends, however it ends.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
