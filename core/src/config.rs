@@ -287,6 +287,30 @@ pub const VARS: &[VarSpec] = &[
         example: "tito-admin-api-token",
         doc: "Tito Admin API token (live mode for real tickets). Unset disables fetch-users: nobody is on the allow-list.",
     },
+    VarSpec {
+        name: "SCHEDULE_CRON",
+        default: Some("0 */5 * * * *"),
+        example: "",
+        doc: "`all` mode: when the schedule import runs (cron, UTC, seconds first; 5 fields = at second 0). Set empty to disable.",
+    },
+    VarSpec {
+        name: "USERS_CRON",
+        default: Some("0 */2 * * * *"),
+        example: "",
+        doc: "`all` mode: when the Tito sync (fetch-users) runs; skipped while TITO_API_TOKEN is unset. Empty disables.",
+    },
+    VarSpec {
+        name: "CONTENT_CRON",
+        default: Some("0 */15 * * * *"),
+        example: "",
+        doc: "`all` mode: when the content import (fetch-content) runs. Empty disables.",
+    },
+    VarSpec {
+        name: "VISITORS_CRON",
+        default: Some("0 * * * * *"),
+        example: "",
+        doc: "`all` mode: when the visitor count is logged (log-visitors). Empty disables.",
+    },
 ];
 
 /// A variable that is missing or has an invalid value. Printed as one line naming the variable.
@@ -487,6 +511,22 @@ pub struct Config {
     pub pretalx_import: Option<serde_json::Value>,
     /// Where ticket holders come from (`TITO_*`).
     pub tito: TitoSource,
+    /// `*_CRON`: when `all` mode's in-process scheduler runs each job.
+    pub cron: JobCrons,
+}
+
+/// The cron expressions of `all` mode's scheduler (`SCHEDULE_CRON`, `USERS_CRON`, `CONTENT_CRON`,
+/// `VISITORS_CRON`), validated and normalised to the 6-field form (seconds first); `None` = disabled (set empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCrons {
+    /// `SCHEDULE_CRON`: the Pretalx import.
+    pub schedule: Option<String>,
+    /// `USERS_CRON`: the Tito sync.
+    pub users: Option<String>,
+    /// `CONTENT_CRON`: the content import.
+    pub content: Option<String>,
+    /// `VISITORS_CRON`: the visitor-count logger.
+    pub visitors: Option<String>,
 }
 
 /// The schedule source selected by the `PRETALX_*` variables.
@@ -635,6 +675,12 @@ impl Config {
                     .map_err(|e| format!("not valid JSON: {e}"))
             })?,
             tito: tito_source(&vars)?,
+            cron: JobCrons {
+                schedule: cron_var(&vars, "SCHEDULE_CRON")?,
+                users: cron_var(&vars, "USERS_CRON")?,
+                content: cron_var(&vars, "CONTENT_CRON")?,
+                visitors: cron_var(&vars, "VISITORS_CRON")?,
+            },
         })
     }
 
@@ -767,6 +813,40 @@ fn tito_source(vars: &Vars<'_>) -> Result<TitoSource, ConfigError> {
         event: event.ok_or_else(|| required("TITO_EVENT"))?,
         token,
     })
+}
+
+/// A `*_CRON` variable: unset → its default, set empty → `None` (the job is disabled), else a valid expression.
+fn cron_var(vars: &Vars<'_>, name: &'static str) -> Result<Option<String>, ConfigError> {
+    let value = vars.text_keeping_empty(name)?;
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    cron_expression(value.trim())
+        .map(Some)
+        .map_err(|reason| ConfigError { var: name, reason })
+}
+
+/// Validates a cron expression with the parser and dialect tokio-cron-scheduler uses (croner: seconds required,
+/// day-of-month AND day-of-week), so what passes here schedules there. A 5-field expression (crontab's, as in the
+/// Kubernetes CronJobs) is accepted and runs at second 0. Returns the 6-field form.
+pub fn cron_expression(v: &str) -> Result<String, String> {
+    let fields: Vec<&str> = v.split_whitespace().collect();
+    let normalised = match fields.len() {
+        5 => format!("0 {}", fields.join(" ")),
+        6 => fields.join(" "),
+        n => {
+            return Err(format!(
+                "{v:?} has {n} fields; expected 6 (sec min hour day month weekday) or 5 (min hour day month weekday)"
+            ));
+        }
+    };
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(&normalised)
+        .map_err(|e| format!("{v:?} is not a valid cron expression: {e}"))?;
+    Ok(normalised)
 }
 
 /// An http(s) URL, normalised to end in `/` (so relative paths join below it).
@@ -967,6 +1047,29 @@ mod tests {
             config.database_url.sqlite_path(),
             Some(PathBuf::from("./data/plaza.db"))
         );
+    }
+
+    #[test]
+    fn cron_variables_default_accept_crontab_form_and_disable_when_empty() {
+        let config = load(&[
+            ("SCHEDULE_CRON", "*/10 * * * *"),
+            ("USERS_CRON", ""),
+            ("CONTENT_CRON", "*/1 * * * * *"),
+        ])
+        .expect("valid crons");
+        assert_eq!(config.cron.schedule.as_deref(), Some("0 */10 * * * *"));
+        assert_eq!(config.cron.users, None);
+        assert_eq!(config.cron.content.as_deref(), Some("*/1 * * * * *"));
+        assert_eq!(config.cron.visitors.as_deref(), Some("0 * * * * *"));
+    }
+
+    #[test]
+    fn an_invalid_cron_expression_names_its_variable() {
+        for bad in ["every minute", "61 * * * * *", "* * * * * * * *"] {
+            let err = load(&[("VISITORS_CRON", bad)]).expect_err(bad);
+            assert_eq!(err.var, "VISITORS_CRON", "{bad}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod export;
 pub mod http;
 pub mod log_writer;
 pub mod modes;
+pub mod scheduler;
 pub mod shutdown;
 pub mod snapshot;
 pub mod startup;

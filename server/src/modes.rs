@@ -12,6 +12,7 @@ use plaza_jobs::users;
 use plaza_core::queries::versions::{self, Table};
 
 use crate::cli::{Command, Mode, TitoList, VersionAction};
+use crate::scheduler;
 use crate::snapshot::refresher;
 use crate::startup::Application;
 use crate::state::AppState;
@@ -43,31 +44,16 @@ pub async fn run(
         Mode::All => {
             let state = AppState::connect(config).await?;
             migrate_if_embedded(&state).await?;
-            // Import at start (identical content makes no new version), in the background: a slow Pretalx must
-            // not delay serving. Periodic runs arrive with the in-process scheduler.
-            let ctx = state.jobs();
-            tokio::spawn(async move {
-                match schedule::run_once(&ctx).await {
-                    Ok(summary) => print_summary(&summary),
-                    Err(err) => tracing::error!(
-                        error = format!("{err:#}"),
-                        "start-up schedule import failed"
-                    ),
-                }
-            });
-            if state.config.content != plaza_core::config::ContentSource::Bundled {
-                let ctx = state.jobs();
-                tokio::spawn(async move {
-                    if let Err(err) = content::run_once(&ctx, &Origin::Configured).await {
-                        tracing::error!(
-                            error = format!("{err:#}"),
-                            "start-up content import failed; serving the bundled content"
-                        );
-                    }
-                });
-            }
+            // The scheduler imports the schedule (and content from git, when configured) at start — in the
+            // background: a slow Pretalx must not delay serving — then runs every job on its `*_CRON` expression.
+            scheduler::start(
+                state.jobs(),
+                scheduler::jobs(&state.config),
+                shutdown.clone(),
+            )
+            .await?;
             tracing::warn!(
-                "`all` runs the HTTP API and a start-up import; the live server and scheduler are not built yet"
+                "`all` runs the HTTP API and the scheduler; the live server is not built yet"
             );
             serve_api(state, shutdown).await
         }
