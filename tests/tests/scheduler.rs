@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use plaza_tests::content_repo::ContentRepo;
 use plaza_tests::fake_pretalx::{FakePretalx, demo_dataset};
 use plaza_tests::fake_tito::{FakeTito, ticket};
 use plaza_tests::storage::TempDir;
@@ -151,6 +152,37 @@ async fn all_mode_runs_the_users_job_on_its_own_cron_expression() {
         .await;
     assert!(!tito.ticket_queries().await.is_empty());
     assert_eq!(app.runs("schedule", "success").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_mode_imports_content_from_git_at_start_and_on_its_cron_expression() {
+    let repo = ContentRepo::seeded();
+    let mut vars: Vec<(&str, String)> = repo.env();
+    vars.push(("CONTENT_CRON", EVERY_SECOND.into()));
+    vars.push(("SCHEDULE_CRON", String::new()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = AllMode::start(Backend::Real, &vars).await;
+    app.wait_for_runs("content", "success", 1.0, Duration::from_secs(20))
+        .await;
+
+    repo.write("help/en.md", "## Fresh from git\n");
+    repo.commit("new help");
+    let help = format!("{}/api/content/help", app.address);
+    let served = eventually(Duration::from_secs(20), || async {
+        match reqwest::get(&help).await {
+            Ok(r) => r
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("Fresh from git"),
+            Err(_) => false,
+        }
+    });
+    assert!(
+        served.await.is_some(),
+        "new content not served; log:\n{}",
+        app.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
