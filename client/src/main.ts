@@ -1,0 +1,25 @@
+// Start-up: read /client-config.json, restore the session, mount the app, then load the schedule and the user
+// and open the live connection in the background.
+import { createApp } from 'vue'
+import App from './App.vue'
+import { loadConfig } from './lib/config'
+import { restoreToken } from './lib/auth'
+import { i18n } from './lib/i18n'
+import { createAppRouter } from './router'
+import { loadMe, loadSchedule } from './lib/store'
+import { connectLive } from './lib/socket'
+import './style.css'
+
+async function start() {
+  await loadConfig()
+  restoreToken()
+  document.documentElement.lang = i18n.global.locale.value
+  const app = createApp(App)
+  app.use(i18n).use(createAppRouter())
+  void loadSchedule()
+  void loadMe()
+  connectLive()
+  app.mount('#app')
+}
+
+void start()
