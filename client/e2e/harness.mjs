@@ -113,7 +113,7 @@ export async function newPage(browser, plaza, { viewport = { width: 1280, height
   const errors = []
   const tolerated = (text) => !plaza.liveServer && /\/api\/socket\.io\/.*failed/.test(text)
   page.on('console', (m) => {
-    if (m.type() === 'error' && !tolerated(m.text())) errors.push(`console: ${m.text()}`)
+    if (m.type() === 'error' && !tolerated(m.text())) errors.push(`console: ${m.text()} (${m.location().url} on ${page.url()})`)
   })
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
   page.assertNoConsoleErrors = () => {
@@ -122,6 +122,9 @@ export async function newPage(browser, plaza, { viewport = { width: 1280, height
   page.closeContext = () => context.close()
   return page
 }
+
+/** How the outbox names a recipient in its file names. */
+const mailSlug = (email) => email.replace(/[^A-Za-z0-9.]/g, '_')
 
 /** The newest sign-in link emailed to `email`, from the embedded outbox (.eml, quoted-printable). */
 export async function magicLink(plaza, email, after = 0) {
@@ -132,7 +135,7 @@ export async function magicLink(plaza, email, after = 0) {
     } catch {
       return null
     }
-    const slug = email.replace('@', '_')
+    const slug = mailSlug(email)
     const mine = files.filter((f) => f.endsWith(`-login-${slug}.eml`)).sort()
     if (mine.length <= after) return null
     const raw = readFileSync(join(plaza.outbox, mine[mine.length - 1]), 'utf8')
@@ -144,7 +147,7 @@ export async function magicLink(plaza, email, after = 0) {
 
 export function countMails(plaza, email) {
   try {
-    return readdirSync(plaza.outbox).filter((f) => f.endsWith(`-login-${email.replace('@', '_')}.eml`)).length
+    return readdirSync(plaza.outbox).filter((f) => f.endsWith(`-login-${mailSlug(email)}.eml`)).length
   } catch {
     return 0
   }
@@ -170,6 +173,7 @@ export async function axeSerious(page) {
   const result = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
     const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    if (r.passes.length === 0) throw new Error('axe checked no rule: is the page empty?')
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }))
   })
   return result.filter((v) => v.impact === 'serious' || v.impact === 'critical')
