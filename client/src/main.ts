@@ -7,7 +7,7 @@ import { restoreToken } from './lib/auth'
 import { i18n } from './lib/i18n'
 import { createAppRouter } from './router'
 import { loadMe, loadSchedule } from './lib/store'
-import { connectLive } from './lib/socket'
+import { connectLive, trackError } from './lib/socket'
 import './style.css'
 
 async function start() {
@@ -15,10 +15,16 @@ async function start() {
   restoreToken()
   document.documentElement.lang = i18n.global.locale.value
   const app = createApp(App)
+  // Report to the server's analytics, and still log: an error must stay visible (the e2e suite fails on it).
+  app.config.errorHandler = (err, _instance, info) => {
+    trackError(err, info)
+    console.error(err)
+  }
+  window.addEventListener('unhandledrejection', (e) => trackError(e.reason, 'unhandledrejection'))
   app.use(i18n).use(createAppRouter())
   void loadSchedule()
   void loadMe()
-  connectLive()
+  void connectLive()
   app.mount('#app')
 }
 

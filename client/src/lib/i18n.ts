@@ -1,6 +1,6 @@
 // UI strings in English and Spanish, and the chosen language (kept in localStorage; the browser's language the
 // first time). Content pages and schedule texts come localised from the API; these are only the app's own words.
-import { createI18n } from 'vue-i18n'
+import { createI18n, type MessageCompiler, type MessageContext } from 'vue-i18n'
 
 const en = {
   app: { skip: 'Skip to content', menu: 'Menu', language: 'Language', loading: 'Loading…', error: 'Could not load this page. Please try again.' },
@@ -96,7 +96,29 @@ export function initialLocale(): Locale {
   return nav in messages ? (nav as Locale) : 'en'
 }
 
-export const i18n = createI18n({ legacy: false, locale: initialLocale(), fallbackLocale: 'en', messages })
+/**
+ * The app's whole message syntax: `{name}` placeholders and `a | b | c` plural cases (vue-i18n's choice rules).
+ * Replacing vue-i18n's general compiler with this one lets the build drop it (__INTLIFY_DROP_MESSAGE_COMPILER__),
+ * a third of the library.
+ */
+export const compileMessage: MessageCompiler = (message) => {
+  const source = typeof message === 'string' ? message : ''
+  const cases = source.split(/\s*\|\s*/)
+  const fill = (text: string, ctx: MessageContext) =>
+    text.replace(/\{(\w+)\}/g, (_, key: string) => {
+      const value = ctx.named(key)
+      return value === undefined || value === null ? '' : String(value)
+    })
+  return (ctx: MessageContext) => (cases.length > 1 ? ctx.plural(cases.map((c) => fill(c, ctx))) : fill(source, ctx))
+}
+
+export const i18n = createI18n({
+  legacy: false,
+  locale: initialLocale(),
+  fallbackLocale: 'en',
+  messages,
+  messageCompiler: compileMessage,
+})
 
 export function setLocale(locale: Locale): void {
   i18n.global.locale.value = locale

@@ -24,14 +24,14 @@ const fake = vi.hoisted(() => {
 })
 vi.mock('socket.io-client', () => ({ io: fake.io }))
 
-import { connectLive, live, trackMetric, watchAnalytics } from './socket'
+import { connectLive, live, trackError, trackMetric, watchAnalytics } from './socket'
 import { auth } from './auth'
 import { setConfig } from './config'
 
 describe('live connection', () => {
-  it('uses client-config, queues metrics until connected, authenticates and tracks visitors', () => {
+  it('uses client-config, queues metrics until connected, authenticates and tracks visitors', async () => {
     setConfig({ apiBase: '/api', socketUrl: 'https://live.example', socketPath: '/api/socket.io' })
-    connectLive()
+    await connectLive()
     expect(fake.io).toHaveBeenCalledWith('https://live.example', expect.objectContaining({ path: '/api/socket.io', transports: ['websocket'] }))
 
     trackMetric('general/pageView', { routeName: 'schedule', params: {} })
@@ -76,5 +76,13 @@ describe('live connection', () => {
     expect(fake.socket.emitted).toContainEqual(['startAnalyse'])
     stop()
     expect(fake.socket.emitted.at(-1)).toEqual(['stopAnalyse'])
+  })
+
+  it('reports client errors with trackError', () => {
+    fake.socket.emitted = []
+    trackError(new TypeError('x is undefined'), 'render function')
+    expect(fake.socket.emitted).toEqual([
+      ['trackError', expect.objectContaining({ name: 'TypeError', message: 'x is undefined', info: 'render function' })],
+    ])
   })
 })

@@ -2,7 +2,7 @@
 // on every connect, exposes the site-visitor count, sends trackMetric events and relays admin analytics. When the
 // live server is unreachable the state stays 'offline' and every caller degrades (counts show "—"); nothing throws.
 import { reactive } from 'vue'
-import { io, type Socket } from 'socket.io-client'
+import type { Socket } from 'socket.io-client'
 import { config } from './config'
 import { auth } from './auth'
 
@@ -28,9 +28,14 @@ const MAX_PENDING = 20
 const analyticsListeners = new Set<(e: LiveEvent, isError: boolean) => void>()
 let analysing = false
 
-export function connectLive(): void {
-  if (socket) return
+let connecting = false
+
+/** Loads socket.io-client on demand (off the first page's critical path) and connects once. */
+export async function connectLive(): Promise<void> {
+  if (socket || connecting) return
+  connecting = true
   try {
+    const { io } = await import('socket.io-client')
     const { socketUrl, socketPath } = config()
     const opts = { path: socketPath, transports: ['websocket'], reconnectionDelayMax: 30_000 }
     socket = socketUrl ? io(socketUrl, opts) : io(opts)
@@ -65,6 +70,12 @@ export function connectLive(): void {
 export function trackMetric(name: MetricName, payload: Record<string, unknown> = {}): void {
   if (socket?.connected) socket.emit('trackMetric', name, payload)
   else if (pending.length < MAX_PENDING) pending.push([name, payload])
+}
+
+/** Reports an uncaught client error (`trackError`: name, message, stack, info) instead of logging it. */
+export function trackError(error: unknown, info = ''): void {
+  const e = error instanceof Error ? error : new Error(String(error))
+  if (socket?.connected) socket.emit('trackError', { name: e.name, message: e.message, stack: e.stack ?? '', info })
 }
 
 export function sendAuth(): void {
