@@ -54,6 +54,22 @@ export const tests = {
     await page.closeContext()
   },
 
+  async 'the star on a schedule card adds the session to My Schedule and removes it'({ browser, plaza }) {
+    const page = await newPage(browser, plaza)
+    await signIn(page, plaza, 'attendee-3@example.org', '/schedule')
+    const card = page.locator('.session-card').first()
+    const id = await card.getAttribute('data-session')
+    await card.locator('[data-test=star]').click()
+    await card.locator('.badge.ok', { hasText: 'In My Schedule' }).waitFor()
+    assert.equal(await card.locator('[data-test=star]').getAttribute('aria-pressed'), 'true')
+    await page.goto('/my-schedule')
+    await page.locator(`[data-test=my-sessions] [data-session="${id}"]`).waitFor()
+    await page.locator(`[data-session="${id}"] [data-test=star]`).click()
+    await page.getByText('Your schedule is empty').waitFor()
+    page.assertNoConsoleErrors()
+    await page.closeContext()
+  },
+
   async 'switches to Spanish and keeps it after a reload'({ browser, plaza }) {
     const page = await newPage(browser, plaza)
     await page.goto('/schedule')

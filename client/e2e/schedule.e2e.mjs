@@ -47,10 +47,12 @@ export const tests = {
     await page.getByRole('button', { name: 'Clear filters' }).click()
     assert.equal(await count(page), perDay[2])
 
-    // Time zone: the browser runs in Europe/Madrid (UTC+1 in November), so local times are one hour later.
-    const utcTime = await page.locator('.slot-time').first().innerText()
-    await page.locator('[data-test=zone]').selectOption('local')
+    // Time zone: local by default; the browser runs in Europe/Madrid (UTC+1 in November), so event time (UTC)
+    // is one hour earlier.
+    assert.equal(await page.locator('[data-test=zone]').inputValue(), 'local')
     const localTime = await page.locator('.slot-time').first().innerText()
+    await page.locator('[data-test=zone]').selectOption('event')
+    const utcTime = await page.locator('.slot-time').first().innerText()
     assert.notEqual(localTime, utcTime)
     assert.equal(Number(localTime.slice(0, 2)), (Number(utcTime.slice(0, 2)) + 1) % 24)
     page.assertNoConsoleErrors()
@@ -82,7 +84,8 @@ export const tests = {
     const page = await newPage(browser, plaza)
     await page.goto('/schedule')
     const start = schedule.slots.find((s) => s.id === session.slot).start
-    await page.locator(`button.day[data-day="${start.slice(0, 10)}"]`).click()
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Madrid' }).format(new Date(start))
+    await page.locator(`button.day[data-day="${day}"]`).click()
     await page.locator(`[data-session="${session.id}"] a`).click()
     await page.waitForURL(`**/session/${session.id}`)
     await page.locator('h1', { hasText: session.title.en }).waitFor()

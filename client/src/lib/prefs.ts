@@ -1,5 +1,5 @@
-// Display preferences shared by every schedule list: event time (UTC — settings.json has no zone) or the
-// browser's local time, kept in localStorage.
+// Display preferences shared by every schedule list: the browser's local time (default, as the content pages
+// promise) or event time (UTC — settings.json has no zone), kept in localStorage.
 import { reactive, watch } from 'vue'
 
 export const EVENT_TIME_ZONE = 'UTC'
@@ -7,9 +7,9 @@ const KEY = 'plaza.timeZone'
 
 function stored(): 'event' | 'local' {
   try {
-    return localStorage.getItem(KEY) === 'local' ? 'local' : 'event'
+    return localStorage.getItem(KEY) === 'event' ? 'event' : 'local'
   } catch {
-    return 'event'
+    return 'local'
   }
 }
 

@@ -5,6 +5,7 @@ import { api } from './api'
 import { auth, setToken } from './auth'
 import type { Schedule } from './types'
 import { ApiError } from './api'
+import { trackMetric } from './socket'
 
 export const store = reactive({
   schedule: null as Schedule | null,
@@ -64,4 +65,20 @@ export async function loadAttendance(): Promise<void> {
   }
   const r = await api.get<{ attendance: { session: string }[] }>('/attendance/me')
   store.attending = new Set(r.attendance.map((a) => a.session))
+}
+
+/** Attends or leaves a session; 'full' when plaza refuses the last place (400). Sends the attendance metric. */
+export async function setAttending(sessionId: string, attend: boolean): Promise<'ok' | 'full' | 'error'> {
+  const action = attend ? 'attend' : 'unattend'
+  try {
+    await api.post(`/attendance/${encodeURIComponent(sessionId)}/${action}`)
+  } catch (e) {
+    return e instanceof ApiError && e.status === 400 ? 'full' : 'error'
+  }
+  trackMetric(`attendance/${action}`, { sessionId })
+  const next = new Set(store.attending)
+  if (attend) next.add(sessionId)
+  else next.delete(sessionId)
+  store.attending = next
+  return 'ok'
 }
