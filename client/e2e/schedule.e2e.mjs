@@ -28,6 +28,11 @@ export const tests = {
     const onTrack = await count(page)
     assert.ok(onTrack > 0 && onTrack < perDay[2], `track filter narrows ${perDay[2]} → ${onTrack}`)
     for (const meta of await page.locator('.session-card .meta').allInnerTexts()) assert.match(meta, /Main Stage/)
+    // The filtered view is in the URL: a reload (or a shared link) shows the same list.
+    assert.match(page.url(), /track=301/)
+    await page.reload()
+    await page.locator('.session-card').first().waitFor()
+    assert.equal(await count(page), onTrack)
 
     // Language incl. accessibility: ASL sessions carry the ASL badge.
     await page.locator('[data-test=track]').selectOption('')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dayKey, emptyFilters, filterSessions, formatDay, groupByDay, isLive, linksReleased, liveAndSoon, localise, pageState } from './schedule'
+import { dayKey, emptyFilters, filterSessions, filtersFromQuery, filtersToQuery, formatDay, groupByDay, isLive, linksReleased, liveAndSoon, localise, pageState } from './schedule'
 import type { Schedule, Session } from './types'
 
 const session = (id: string, over: Partial<Session> = {}): Session => ({
@@ -100,5 +100,15 @@ describe('live, soon and link release', () => {
     expect(linksReleased(slot, Date.parse('2026-06-02T09:29:00Z'))).toBe(false)
     expect(linksReleased(slot, Date.parse('2026-06-02T09:30:00Z'))).toBe(true)
     expect(linksReleased(undefined, Date.now())).toBe(false)
+  })
+})
+
+describe('filters in the URL', () => {
+  it('round-trips through query parameters and ignores junk', () => {
+    const f = { ...emptyFilters(), query: 'data', track: '301', language: 'asl', liveOnly: true }
+    const q = filtersToQuery(f, '2026-06-02')
+    expect(q).toEqual({ q: 'data', track: '301', lang: 'asl', live: '1', day: '2026-06-02' })
+    expect(filtersFromQuery(q)).toEqual({ filters: f, day: '2026-06-02' })
+    expect(filtersFromQuery({ day: 'tomorrow', track: ['a', 'b'] })).toEqual({ filters: emptyFilters(), day: '' })
   })
 })

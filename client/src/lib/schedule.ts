@@ -29,6 +29,34 @@ export interface Filters {
 
 export const emptyFilters = (): Filters => ({ query: '', track: '', theme: '', type: '', language: '', liveOnly: false })
 
+/** Filters (and the chosen day) as URL query parameters, so a filtered schedule can be shared and revisited. */
+export function filtersToQuery(f: Filters, day: string): Record<string, string> {
+  const q: Record<string, string> = {}
+  if (f.query) q.q = f.query
+  if (f.track) q.track = f.track
+  if (f.theme) q.theme = f.theme
+  if (f.type) q.type = f.type
+  if (f.language) q.lang = f.language
+  if (f.liveOnly) q.live = '1'
+  if (day) q.day = day
+  return q
+}
+
+export function filtersFromQuery(query: Record<string, unknown>): { filters: Filters; day: string } {
+  const str = (v: unknown) => (typeof v === 'string' ? v : '')
+  return {
+    filters: {
+      query: str(query.q),
+      track: str(query.track),
+      theme: str(query.theme),
+      type: str(query.type),
+      language: str(query.lang),
+      liveOnly: query.live === '1',
+    },
+    day: /^\d{4}-\d{2}-\d{2}$/.test(str(query.day)) ? str(query.day) : '',
+  }
+}
+
 export function slotMap(slots: Slot[]): Map<string, Slot> {
   return new Map(slots.map((s) => [s.id, s]))
 }
