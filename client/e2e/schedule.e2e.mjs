@@ -94,6 +94,7 @@ export const tests = {
     await page.locator(`[data-session="${session.id}"] a`).click()
     await page.waitForURL(`**/session/${session.id}`)
     await page.locator('h1', { hasText: session.title.en }).waitFor()
+    assert.equal(await page.title(), `${session.title.en} · Plaza Demo Festival`)
     await page.locator('.speaker h3', { hasText: speaker.name }).waitFor()
     const ics = await page.getByRole('link', { name: 'Download .ics' }).getAttribute('href')
     assert.equal(ics, `${plaza.base}/api/calendar/ical/${session.id}`)
@@ -147,6 +148,9 @@ export const tests = {
     assert.ok(found, 'Speakers link reachable by Tab')
     await page.keyboard.press('Enter')
     await page.waitForURL('**/speakers')
+    // Focus moves to the page and the title names it.
+    await page.waitForFunction(() => document.activeElement?.id === 'main')
+    assert.equal(await page.title(), 'Speakers · Plaza Demo Festival')
     page.assertNoConsoleErrors()
     await page.closeContext()
   },

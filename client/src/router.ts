@@ -22,6 +22,8 @@ export const routes: RouteRecordRaw[] = [
   { path: '/my-schedule', name: 'mySchedule', component: () => import('./views/MyScheduleView.vue'), meta: { flag: 'mySchedule' } },
   { path: '/help', name: 'help', component: () => import('./views/ContentView.vue'), props: { slug: 'help' }, meta: { flag: 'helpDesk' } },
   { path: '/calendar', name: 'calendar', component: () => import('./views/ContentView.vue'), props: { slug: 'calendar' } },
+  { path: '/house-info', name: 'houseInfo', component: () => import('./views/ContentView.vue'), props: { slug: 'moz-house' }, meta: { flag: 'houseInfo' } },
+  { path: '/emergent-info', name: 'emergentInfo', component: () => import('./views/ContentView.vue'), props: { slug: 'emergent-info' }, meta: { flag: 'emergentInfo' } },
   { path: '/spaces', name: 'spaces', component: () => import('./views/ContentView.vue'), props: { slug: 'spaces' } },
   { path: '/register', name: 'register', component: () => import('./views/ContentView.vue'), props: { slug: 'register' } },
   { path: '/login', name: 'login', component: () => import('./views/LoginView.vue') },
@@ -38,7 +40,9 @@ export function createAppRouter() {
     routes,
     scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
   })
-  router.afterEach((to) => {
+  router.afterEach((to, from) => {
+    // After an in-app navigation, move focus to the page so keyboard and screen-reader users start there.
+    if (from.matched.length && to.path !== from.path) setTimeout(() => document.getElementById('main')?.focus(), 0)
     // The token lives in the fragment of /_auth: never send it as a metric.
     const params = to.name === 'tokenCapture' ? {} : { ...to.params }
     trackMetric('general/pageView', { routeName: String(to.name ?? ''), params })

@@ -4,7 +4,7 @@ import { createI18n, type MessageCompiler, type MessageContext } from 'vue-i18n'
 
 const en = {
   app: { skip: 'Skip to content', menu: 'Menu', language: 'Language', loading: 'Loading…', error: 'Could not load this page. Please try again.' },
-  nav: { atrium: 'Atrium', whatsOn: "What's on", schedule: 'Schedule', speakers: 'Speakers', mySchedule: 'My Schedule', help: 'Help', login: 'Sign in', register: 'Get a ticket', profile: 'Profile', admin: 'Admin' },
+  nav: { atrium: 'Atrium', whatsOn: "What's on", schedule: 'Schedule', speakers: 'Speakers', mySchedule: 'My Schedule', help: 'Help', houseInfo: 'The House', emergentInfo: 'Emergent sessions', login: 'Sign in', register: 'Get a ticket', profile: 'Profile', admin: 'Admin' },
   page: { soonTitle: 'Coming soon', soon: 'This page opens soon. Please come back later.', notFound: 'Page not found', notFoundText: 'There is nothing here.', home: 'Go to the atrium' },
   schedule: {
     title: 'Schedule', search: 'Search sessions', track: 'Track', theme: 'Theme', type: 'Type', language: 'Language',
@@ -38,7 +38,7 @@ const en = {
 
 const es: typeof en = {
   app: { skip: 'Ir al contenido', menu: 'Menú', language: 'Idioma', loading: 'Cargando…', error: 'No se pudo cargar esta página. Inténtalo de nuevo.' },
-  nav: { atrium: 'Atrio', whatsOn: 'En directo', schedule: 'Programa', speakers: 'Ponentes', mySchedule: 'Mi programa', help: 'Ayuda', login: 'Entrar', register: 'Conseguir entrada', profile: 'Perfil', admin: 'Administración' },
+  nav: { atrium: 'Atrio', whatsOn: 'En directo', schedule: 'Programa', speakers: 'Ponentes', mySchedule: 'Mi programa', help: 'Ayuda', houseInfo: 'La Casa', emergentInfo: 'Sesiones emergentes', login: 'Entrar', register: 'Conseguir entrada', profile: 'Perfil', admin: 'Administración' },
   page: { soonTitle: 'Próximamente', soon: 'Esta página abrirá pronto. Vuelve más tarde.', notFound: 'Página no encontrada', notFoundText: 'Aquí no hay nada.', home: 'Ir al atrio' },
   schedule: {
     title: 'Programa', search: 'Buscar sesiones', track: 'Espacio', theme: 'Tema', type: 'Formato', language: 'Idioma',
