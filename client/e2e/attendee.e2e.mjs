@@ -70,6 +70,27 @@ export const tests = {
     await page.closeContext()
   },
 
+  async 'join links appear once plaza releases them'({ browser, plaza }) {
+    const schedule = await (await fetch(`${plaza.base}/api/schedule`)).json()
+    const slots = new Map(schedule.slots.map((s) => [s.id, s]))
+    const now = Date.now()
+    const uncapped = schedule.sessions.filter((s) => s.slot && s.participantCap === null)
+    const started = uncapped.find((s) => Date.parse(slots.get(s.slot).start) < now)
+    const later = uncapped.find((s) => Date.parse(slots.get(s.slot).start) > now + 60 * 60_000)
+    const page = await newPage(browser, plaza)
+    await signIn(page, plaza, ATTENDEE_EMAIL, `/session/${started.id}`)
+    await page.locator('.join a').first().waitFor()
+    assert.ok((await page.locator('.join a').count()) >= 1)
+    assert.match(await page.locator('.join a').first().getAttribute('href'), /^https:\/\//)
+    const requests = []
+    page.on('request', (r) => requests.push(new URL(r.url()).pathname))
+    await page.goto(`/session/${later.id}`)
+    await page.getByText('Links to join appear here 30 minutes before the start.').waitFor()
+    assert.ok(!requests.some((p) => p.endsWith('/links')), 'no links request before their release')
+    page.assertNoConsoleErrors()
+    await page.closeContext()
+  },
+
   async 'switches to Spanish and keeps it after a reload'({ browser, plaza }) {
     const page = await newPage(browser, plaza)
     await page.goto('/schedule')
