@@ -19,7 +19,7 @@ const en = {
     attending: 'This session is in your schedule.', places: '{taken} of {cap} places taken', full: 'This session is full.',
     signInToAttend: 'Sign in to add this session to your schedule.', join: 'Join', joinLater: 'Links to join appear here 30 minutes before the start.',
     noLinks: 'No links to join yet.', joinAttendees: 'Places are limited: add the session to your schedule to get the links to join.', recommendations: 'Further reading', share: 'Share', copy: 'Copy share link', copied: 'Link copied',
-    recorded: 'Recorded', notFound: 'This session does not exist.', attendFailed: 'Could not update your schedule. Please try again.',
+    recorded: 'Recorded', host: 'Hosted by', notFound: 'This session does not exist.', attendFailed: 'Could not update your schedule. Please try again.',
   },
   speakers: { title: 'Speakers', search: 'Search speakers', sessions: 'Sessions', none: 'No speakers match.' },
   my: { title: 'My Schedule', empty: 'Your schedule is empty. Add sessions from the schedule.', signIn: 'Sign in to see your schedule.', feed: 'Private calendar feed', feedHelp: 'Subscribe to this address in your calendar app. Keep it private.', copy: 'Copy feed URL', feedError: 'Could not get your calendar feed.' },
@@ -32,6 +32,7 @@ const en = {
     running: 'An import is running…', idle: 'No import running.', start: 'Import the schedule now', alreadyRunning: 'An import is already running.',
     started: 'Import started.', versions: 'Schedule versions', analytics: 'Live analytics', analyticsOffline: 'The live server is not reachable; no events to show.',
     analyticsWaiting: 'Waiting for events…', forbidden: 'Only admins can see this page.',
+    created: 'Created', source: 'Source', sessions: 'Sessions', served: 'Served', servedYes: 'served now',
   },
   lang: { en: 'English', es: 'Español' },
 }
@@ -53,7 +54,7 @@ const es: typeof en = {
     attending: 'Esta sesión está en tu programa.', places: '{taken} de {cap} plazas ocupadas', full: 'Esta sesión está completa.',
     signInToAttend: 'Entra para añadir esta sesión a tu programa.', join: 'Unirse', joinLater: 'Los enlaces para unirte aparecen aquí 30 minutos antes del inicio.',
     noLinks: 'Aún no hay enlaces.', joinAttendees: 'Las plazas son limitadas: añade la sesión a tu programa para recibir los enlaces.', recommendations: 'Lecturas recomendadas', share: 'Compartir', copy: 'Copiar enlace', copied: 'Enlace copiado',
-    recorded: 'Se graba', notFound: 'Esta sesión no existe.', attendFailed: 'No se pudo actualizar tu programa. Inténtalo de nuevo.',
+    recorded: 'Se graba', host: 'Organiza', notFound: 'Esta sesión no existe.', attendFailed: 'No se pudo actualizar tu programa. Inténtalo de nuevo.',
   },
   speakers: { title: 'Ponentes', search: 'Buscar ponentes', sessions: 'Sesiones', none: 'Ningún ponente coincide.' },
   my: { title: 'Mi programa', empty: 'Tu programa está vacío. Añade sesiones desde el programa.', signIn: 'Entra para ver tu programa.', feed: 'Calendario privado', feedHelp: 'Suscríbete a esta dirección en tu aplicación de calendario. No la compartas.', copy: 'Copiar URL', feedError: 'No se pudo obtener tu calendario.' },
@@ -66,6 +67,7 @@ const es: typeof en = {
     running: 'Hay una importación en curso…', idle: 'No hay ninguna importación en curso.', start: 'Importar el programa ahora', alreadyRunning: 'Ya hay una importación en curso.',
     started: 'Importación iniciada.', versions: 'Versiones del programa', analytics: 'Analítica en directo', analyticsOffline: 'El servidor en directo no responde; no hay eventos.',
     analyticsWaiting: 'Esperando eventos…', forbidden: 'Solo el equipo administrador puede ver esta página.',
+    created: 'Creada', source: 'Origen', sessions: 'Sesiones', served: 'Publicada', servedYes: 'publicada ahora',
   },
   lang: { en: 'English', es: 'Español' },
 }
