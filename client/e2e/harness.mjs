@@ -104,10 +104,17 @@ export async function launchBrowser() {
 
 /**
  * A page in a fresh browser context (own storage: a separate visitor) that records console errors and page
- * errors; `page.assertNoConsoleErrors()` fails the test on any.
+ * errors; `page.assertNoConsoleErrors()` fails the test on any. `socketUrl` serves a client-config that points
+ * the socket at another server.
  */
-export async function newPage(browser, plaza, { viewport = { width: 1280, height: 900 }, locale = 'en-GB' } = {}) {
+export async function newPage(browser, plaza, { viewport = { width: 1280, height: 900 }, locale = 'en-GB', socketUrl } = {}) {
   const context = await browser.newContext({ baseURL: plaza.base, viewport, locale, timezoneId: 'Europe/Madrid' })
+  if (socketUrl) {
+    // Point the client at another live server, as an ingress would through /client-config.json.
+    await context.route('**/client-config.json', (route) =>
+      route.fulfill({ json: { apiBase: '/api', socketUrl, socketPath: '/api/socket.io' } }),
+    )
+  }
   const page = await context.newPage()
   page.setDefaultTimeout(10_000)
   const errors = []
