@@ -5,8 +5,9 @@
 #   docker run -e PLAZA_MODE=all -p 3000:3000 plaza          # the embedded tier, demo event included
 #
 # Stages: `chef` (toolchain + cargo-chef), `planner` (dependency recipe from the manifests), `builder` (dependencies
-# compiled from the recipe alone, so a source change does not rebuild them; then the binary), `runtime` (the binary,
-# the content defaults and the migrations on debian-slim, as an unprivileged user).
+# compiled from the recipe alone, so a source change does not rebuild them; then the binary), `client` (the web
+# client's Vite build), `runtime` (the binary, the client, the content defaults and the migrations on debian-slim,
+# as an unprivileged user).
 # scripts/check-deploy lints this file and runs the binary with exactly what the runtime stage COPYs.
 
 ARG RUST_VERSION=1.95
@@ -25,6 +26,14 @@ RUN cargo chef cook --release --locked --recipe-path recipe.json --package plaza
 COPY . .
 RUN cargo build --release --locked --package plaza --bin plaza
 
+# The attendee web client (Vite build), served by plaza from CLIENT_DIR.
+FROM node:20-bookworm-slim AS client
+WORKDIR /src/client
+COPY client/package.json client/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY client/ ./
+RUN npm run build
+
 FROM debian:bookworm-slim AS runtime
 # ca-certificates: TLS to Pretalx, Tito, SMTP, managed Postgres/Redis; git (+ openssh-client for ssh remotes):
 # fetch-content clones the content repository with the git CLI. Versions are not pinned on purpose: a rebuild
@@ -40,8 +49,10 @@ WORKDIR /app
 COPY --from=builder /src/target/release/plaza /usr/local/bin/plaza
 COPY content/ /app/content/
 COPY migrations/ /app/migrations/
+COPY --from=client /src/client/dist /app/client/
 # Containers listen on every interface; logs are JSON lines for the cluster's collector.
 ENV PLAZA_MODE=api \
+    CLIENT_DIR=client \
     LISTEN_ADDR=0.0.0.0:3000 \
     LOG_FORMAT=json
 USER 10001:10001

@@ -4,7 +4,8 @@
 
 Reads the last stage: every `COPY` from the build context is copied from REPO into ROOT at its destination, less
 what `.dockerignore` keeps out of the context (a COPY whose source is ignored entirely is an error); the one
-`COPY --from=builder …/plaza` gets BINARY (the CI's debug build) instead of the release binary. Prints the stage's
+`COPY --from=builder …/plaza` gets BINARY (the CI's debug build) instead of the release binary, and the one
+`COPY --from=client …/client/dist` gets the repository's `client/dist` (built by scripts/test-client before). Prints the stage's
 ENV as `NAME=value` lines, then `WORKDIR=…` and `ENTRYPOINT=…`, for the caller to run the binary with exactly that.
 Any other instruction that would put files into the image (ADD, a COPY from another stage) is an error, so the
 check cannot silently miss a file the image needs.
@@ -98,6 +99,15 @@ def main(dockerfile, repo, root, binary):
             paths = [w for w in words if not w.startswith("--")]
             *sources, dest = paths
             from_stage = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+            if from_stage == "client":
+                built = repo / "client" / "dist"
+                if len(sources) != 1 or not sources[0].rstrip("/").endswith("/client/dist"):
+                    sys.exit(f"unexpected COPY --from=client {sources}: only client/dist is known")
+                if not (built / "index.html").is_file():
+                    sys.exit("client/dist is not built: run scripts/test-client (or npm run build in client/) first")
+                shutil.copytree(built, root / dest.lstrip("/"), dirs_exist_ok=True)
+                copied += 1
+                continue
             if from_stage is not None:
                 if len(sources) != 1 or not sources[0].endswith("/plaza"):
                     sys.exit(f"unexpected COPY --from={from_stage} {sources}: only the plaza binary is known")
