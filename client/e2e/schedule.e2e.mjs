@@ -52,12 +52,13 @@ export const tests = {
     await page.getByRole('button', { name: 'Clear filters' }).click()
     assert.equal(await count(page), perDay[2])
 
-    // Time zone: local by default; the browser runs in Europe/Madrid (UTC+1 in November), so event time (UTC)
-    // is one hour earlier.
+    // Time zone: local by default; the browser runs in Europe/Madrid (UTC+1 in November), and event time is the
+    // settings' Europe/London (UTC+0 in November), one hour earlier.
     assert.equal(await page.locator('[data-test=zone]').inputValue(), 'local')
     const localTime = await page.locator('.slot-time').first().innerText()
     await page.locator('[data-test=zone]').selectOption('event')
     const utcTime = await page.locator('.slot-time').first().innerText()
+    assert.match(await page.locator('[data-test=zone] option[value=event]').innerText(), /Europe\/London/)
     assert.notEqual(localTime, utcTime)
     assert.equal(Number(localTime.slice(0, 2)), (Number(utcTime.slice(0, 2)) + 1) % 24)
     page.assertNoConsoleErrors()

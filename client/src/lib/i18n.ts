@@ -8,7 +8,7 @@ const en = {
   page: { soonTitle: 'Coming soon', soon: 'This page opens soon. Please come back later.', notFound: 'Page not found', notFoundText: 'There is nothing here.', home: 'Go to the atrium' },
   schedule: {
     title: 'Schedule', search: 'Search sessions', track: 'Track', theme: 'Theme', type: 'Type', language: 'Language',
-    any: 'Any', liveOnly: 'Live now only', timeZone: 'Times', eventTime: 'Event time (UTC)', localTime: 'My time ({zone})',
+    any: 'Any', liveOnly: 'Live now only', timeZone: 'Times', eventTime: 'Event time ({zone})', localTime: 'My time ({zone})',
     days: 'Days', count: 'No sessions | 1 session | {n} sessions', none: 'No sessions match these filters.', clear: 'Clear filters',
     live: 'Live', full: 'Full', attending: 'In My Schedule', asl: 'ASL (sign language)', cc: 'Closed captions',
   },
@@ -43,7 +43,7 @@ const es: typeof en = {
   page: { soonTitle: 'Próximamente', soon: 'Esta página abrirá pronto. Vuelve más tarde.', notFound: 'Página no encontrada', notFoundText: 'Aquí no hay nada.', home: 'Ir al atrio' },
   schedule: {
     title: 'Programa', search: 'Buscar sesiones', track: 'Espacio', theme: 'Tema', type: 'Formato', language: 'Idioma',
-    any: 'Cualquiera', liveOnly: 'Solo en directo', timeZone: 'Horario', eventTime: 'Hora del evento (UTC)', localTime: 'Mi hora ({zone})',
+    any: 'Cualquiera', liveOnly: 'Solo en directo', timeZone: 'Horario', eventTime: 'Hora del evento ({zone})', localTime: 'Mi hora ({zone})',
     days: 'Días', count: 'Ninguna sesión | 1 sesión | {n} sesiones', none: 'Ninguna sesión coincide con estos filtros.', clear: 'Quitar filtros',
     live: 'En directo', full: 'Completa', attending: 'En mi programa', asl: 'Lengua de signos (ASL)', cc: 'Subtítulos',
   },

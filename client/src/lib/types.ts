@@ -68,6 +68,7 @@ export interface Settings extends Partial<Record<PageFlagName, PageFlag>> {
   atriumWidgets?: Partial<Record<string, boolean>>
   content?: { atriumVideo?: string }
   site?: { name: string; twitter?: string; shareImage?: string }
+  timeZone?: string
   startDate?: string
   endDate?: string
 }

@@ -95,10 +95,13 @@ macro_rules! settings_struct {
             /// Last day of the event.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub end_date: Option<NaiveDate>,
+            /// The event's time zone (IANA name, e.g. `Europe/London`) for the client's "event time".
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub time_zone: Option<String>,
             /// The event's name and share card.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub site: Option<Site>,
-            /// Session code → participant cap (`null` removes Pretalx's cap).
+            /// Session id (`CODE-1`) → participant cap (`null` removes Pretalx's cap).
             #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
             pub participant_caps: BTreeMap<String, Option<u32>>,
         }
@@ -158,6 +161,13 @@ impl Settings {
         {
             problems.push(format!("at `startDate`: {start} is after endDate {end}"));
         }
+        if let Some(zone) = &self.time_zone
+            && !is_time_zone(zone)
+        {
+            problems.push(format!(
+                "at `timeZone`: {zone:?} is not an IANA time zone such as Europe/London"
+            ));
+        }
         if let Some(site) = &self.site {
             if site.name.trim().is_empty() {
                 problems.push("at `site.name`: must not be empty".into());
@@ -180,7 +190,7 @@ impl Settings {
         for code in self.participant_caps.keys() {
             if !crate::config::is_slug(code) {
                 problems.push(format!(
-                    "at `participantCaps.{code}`: not a session code (letters, digits, - and _)"
+                    "at `participantCaps.{code}`: not a session id (letters, digits, - and _)"
                 ));
             }
         }
@@ -202,6 +212,16 @@ impl Settings {
 
 fn is_web_url(value: &str) -> bool {
     url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+}
+
+/// `UTC` or an IANA `Area/Location` name (the shape only; the client falls back to UTC for an unknown one).
+fn is_time_zone(value: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+    };
+    value == "UTC" || (value.contains('/') && value.split('/').all(part))
 }
 
 fn is_twitter_handle(value: &str) -> bool {
@@ -242,6 +262,9 @@ mod tests {
         )
         .expect_err("bad values");
         assert_eq!(err.len(), 6, "{err:?}");
+        let err = Settings::parse(br#"{"timeZone": "Mars Base"}"#).expect_err("bad zone");
+        assert!(err[0].contains("timeZone"), "{err:?}");
+        assert!(Settings::parse(br#"{"timeZone": "America/Argentina/Buenos_Aires"}"#).is_ok());
         let err = Settings::parse(br#"{"startDate": "June"}"#).expect_err("bad date");
         assert!(err[0].contains("startDate"), "{err:?}");
     }
