@@ -1,10 +1,11 @@
-//! plaza's server crate: the `plaza` binary's modes, the actix-web HTTP API and (later) the socket.io live server.
+//! plaza's server crate: the `plaza` binary's modes, the actix-web HTTP API and the socket.io live server.
 //!
 //! `main.rs` only parses the command line; everything it runs lives here so the black-box tests can start the
 //! real application in-process (`Application::build` on port 0).
 
 pub mod cli;
 pub mod http;
+pub mod live;
 pub mod modes;
 pub mod shutdown;
 pub mod snapshot;

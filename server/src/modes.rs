@@ -11,6 +11,8 @@ use plaza_jobs::users;
 use plaza_core::queries::schedule_versions;
 
 use crate::cli::{Command, Mode, ScheduleAction, TitoList};
+use crate::live::LiveServer;
+use crate::live::fallback::Fallback;
 use crate::snapshot::refresher;
 use crate::startup::Application;
 use crate::state::AppState;
@@ -36,7 +38,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match mode {
         Mode::Migrate => migrate(&config).await,
-        Mode::Api => serve_api(AppState::connect(config).await?, shutdown).await,
+        Mode::Api => serve_api(AppState::connect(config).await?, shutdown, false).await,
+        Mode::Live => serve_live(AppState::connect(config).await?, shutdown).await,
         Mode::All => {
             let state = AppState::connect(config).await?;
             migrate_if_embedded(&state).await?;
@@ -53,9 +56,9 @@ pub async fn run(
                 }
             });
             tracing::warn!(
-                "`all` runs the HTTP API and a start-up import; the live server and scheduler are not built yet"
+                "`all` runs the HTTP API, the live server and a start-up import; the scheduler is not built yet"
             );
-            serve_api(state, shutdown).await
+            serve_api(state, shutdown, true).await
         }
         Mode::FetchSchedule => {
             let state = AppState::connect(config).await?;
@@ -70,6 +73,22 @@ pub async fn run(
             let summary = users::run_once(&state.jobs(), options.full).await;
             state.db.close().await;
             println!("{}", summary?);
+            Ok(())
+        }
+        Mode::LogVisitors => {
+            // The count lives in the cache: a separate process on the memory cache would always see 0.
+            if config.redis_url.is_none() {
+                return Err(ConfigError {
+                    var: "REDIS_URL",
+                    reason: "is required by --mode log-visitors (live processes keep their counts in Redis)"
+                        .into(),
+                }
+                .into());
+            }
+            let state = AppState::connect(config).await?;
+            let visitors = plaza_jobs::visitors::run_once(&state.jobs()).await;
+            state.db.close().await;
+            println!("logged {} visitors", visitors?);
             Ok(())
         }
         other => Err(NotImplemented(other.name()).into()),
@@ -227,26 +246,95 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves the HTTP API until `shutdown`, then drains: `/readyz` turns 503, in-flight requests get
-/// `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
-async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Serves the live server alone until `shutdown`, then closes its sockets and writes the metrics they sent.
+async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    state.config.require_jwt_secret()?;
+    let config = &state.config;
+    let (addr, var) = match config.live_addr {
+        Some(addr) => (addr, "LIVE_ADDR"),
+        None => (config.listen_addr, "LISTEN_ADDR"),
+    };
+    let listener = crate::startup::bind(addr, var)?;
+    let live = LiveServer::build(state.clone(), listener, Fallback::NotFound, shutdown).await?;
+    tracing::info!(
+        database = %config.database_url.redacted(),
+        cache = state.cache.kind(),
+        "plaza {} live server on {}:{}{}/",
+        env!("CARGO_PKG_VERSION"),
+        addr.ip(),
+        live.port(),
+        config.socket_path,
+    );
+    live.run().await;
+    state.db.close().await;
+    Ok(())
+}
+
+/// Serves the HTTP API (and with `with_live`, the live server: on `LIVE_ADDR` if set, else on the API's own port,
+/// forwarding other paths to the API on an internal port) until `shutdown`, then drains: `/readyz` turns 503,
+/// in-flight requests get `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
+async fn serve_api(
+    state: AppState,
+    shutdown: CancellationToken,
+    with_live: bool,
+) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
     refresher::start(&state, shutdown.clone()).await;
-    let app = Application::build(state.clone())?;
-    let handle = app.handle();
     let config = &state.config;
+    let (app, live) = match (with_live, config.live_addr) {
+        (false, _) => (Application::build(state.clone())?, None),
+        (true, Some(addr)) => {
+            let app = Application::build(state.clone())?;
+            let listener = crate::startup::bind(addr, "LIVE_ADDR")?;
+            let live = LiveServer::build(
+                state.clone(),
+                listener,
+                Fallback::NotFound,
+                shutdown.clone(),
+            )
+            .await?;
+            (app, Some(live))
+        }
+        (true, None) => {
+            let public = crate::startup::bind(config.listen_addr, "LISTEN_ADDR")?;
+            let internal = crate::startup::bind(([127, 0, 0, 1], 0).into(), "LISTEN_ADDR")?;
+            let app = Application::build_on(state.clone(), internal)?;
+            let upstream = ([127, 0, 0, 1], app.port()).into();
+            let live = LiveServer::build(
+                state.clone(),
+                public,
+                Fallback::api(upstream),
+                shutdown.clone(),
+            )
+            .await?;
+            (app, Some(live))
+        }
+    };
+    let handle = app.handle();
     let host = match config.listen_addr.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
         ip => ip.to_string(),
     };
+    let shares_port = live.is_some() && config.live_addr.is_none();
+    let port = match &live {
+        Some(live) if shares_port => live.port(),
+        _ => app.port(),
+    };
     tracing::info!(
         database = %config.database_url.redacted(),
         cache = state.cache.kind(),
-        "plaza {} listening on http://{host}:{}{}/",
+        "plaza {} listening on http://{host}:{port}{}/",
         env!("CARGO_PKG_VERSION"),
-        app.port(),
         config.api_base_path,
     );
+    if let Some(live) = &live {
+        let live_port = if shares_port { port } else { live.port() };
+        tracing::info!(
+            "socket.io on http://{host}:{live_port}{}/",
+            config.socket_path
+        );
+    }
+    let live = live.map(|live| tokio::spawn(live.run()));
     let drain = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -257,6 +345,9 @@ async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Resu
     };
     let served = app.run_until_stopped().await;
     drain.abort();
+    if let Some(live) = live {
+        let _ = live.await;
+    }
     state.db.close().await;
     tracing::info!("stopped");
     served.map_err(Into::into)

@@ -19,11 +19,15 @@ impl Application {
     /// Binds `LISTEN_ADDR` (port 0 picks a free port, as tests do) and prepares the server. Signals are not handled
     /// here: the caller owns shutdown and stops the server through [`Application::handle`].
     pub fn build(state: AppState) -> anyhow::Result<Self> {
+        let listener = bind(state.config.listen_addr, "LISTEN_ADDR")?;
+        Self::build_on(state, listener)
+    }
+
+    /// Like [`Application::build`], on a listener the caller bound (`all` mode puts the API behind the live
+    /// listener on an internal port).
+    pub fn build_on(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
         // Install the metrics recorder before the first request is observed.
         crate::telemetry::metrics_handle();
-        let addr = state.config.listen_addr;
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (LISTEN_ADDR): {e}"))?;
         let port = listener.local_addr()?.port();
         let grace = state.config.shutdown_grace.as_secs();
         let server = HttpServer::new(move || {
@@ -53,4 +57,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Binds `addr`, naming the variable `var` that configured it in the error.
+pub fn bind(addr: std::net::SocketAddr, var: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({var}): {e}"))
 }
