@@ -8,6 +8,7 @@
 pub mod app;
 pub mod fake_pretalx;
 pub mod fake_tito;
+pub mod live;
 pub mod redis_server;
 pub mod sized_pretalx;
 pub mod smtp_sink;

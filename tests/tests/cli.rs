@@ -71,14 +71,23 @@ fn an_unknown_mode_in_the_environment_exits_2_naming_it() {
 
 #[test]
 fn modes_not_built_yet_fail_with_a_clear_message_not_a_panic() {
-    let output = plaza(&["--mode", "log-visitors"], &[("RUST_LOG", "off")]);
+    let output = plaza(&["--mode", "fetch-content"], &[("RUST_LOG", "off")]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(
-        err.contains("mode `log-visitors` is not implemented yet"),
+        err.contains("mode `fetch-content` is not implemented yet"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn log_visitors_without_redis_exits_2_naming_redis_url() {
+    let output = plaza(&["--mode", "log-visitors"], &[("RUST_LOG", "off")]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("REDIS_URL"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
 #[test]
