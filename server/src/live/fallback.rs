@@ -1,6 +1,6 @@
 //! What the live listener does with requests outside the socket.io path: in `all` mode on one port, forward them
 //! to the HTTP API (actix-web, on an internal loopback port) so one address serves both, as the reference did;
-//! otherwise answer `/healthz` (the live pods' probe) and 404 in the JSON envelope for everything else.
+//! otherwise answer `/healthz` (the live pods' probe), `/metrics` (Prometheus) and 404 in the JSON envelope.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -81,9 +81,20 @@ impl tower_service::Service<Request<Incoming>> for Fallback {
 
     fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let (upstream, client) = match self {
-            // A live-only process still answers the liveness probe.
+            // A live-only process still answers the liveness probe and the Prometheus scrape.
             Self::NotFound if req.uri().path() == "/healthz" => {
                 return Box::pin(async { Ok(full(StatusCode::OK, r#"{"status":"ok"}"#.into())) });
+            }
+            Self::NotFound if req.uri().path() == "/metrics" => {
+                return Box::pin(async {
+                    let mut response =
+                        full(StatusCode::OK, crate::telemetry::metrics_handle().render());
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                    );
+                    Ok(response)
+                });
             }
             Self::NotFound => return Box::pin(async { Ok(envelope(&ApiError::NotFound)) }),
             Self::Api { upstream, client } => (*upstream, (**client).clone()),

@@ -83,6 +83,8 @@ impl LiveServer {
         fallback: Fallback,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        // Install the metrics recorder before the first socket is counted.
+        crate::telemetry::metrics_handle();
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let port = listener.local_addr()?.port();

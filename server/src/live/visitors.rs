@@ -60,13 +60,15 @@ impl Visitors {
 
     /// A socket connected here.
     pub fn joined(&self) {
-        self.0.local.fetch_add(1, Ordering::SeqCst);
+        let now = self.0.local.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::gauge!("plaza_live_connections").set(now as f64);
         self.0.changed.notify_one();
     }
 
     /// A socket left this process.
     pub fn left(&self) {
-        self.0.local.fetch_sub(1, Ordering::SeqCst);
+        let now = self.0.local.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("plaza_live_connections").set(now as f64);
         self.0.changed.notify_one();
     }
 
