@@ -3,7 +3,8 @@
 # (the official JS client, tests/js/bench-live.mjs): connect time, RSS per connection, and the delay from a visitor
 # change to every client receiving the new count (p50/p99 over 10 changes). First one `live` process (local
 # adapter), then two `live` processes sharing Redis with the clients split between them.
-# Everything runs on 127.0.0.1: the node client, Redis and plaza share the machine's cores.
+# Everything runs on 127.0.0.1: the node clients (BENCH_WORKERS processes, default 4), Redis and plaza share the
+# machine's cores, so the delays include the clients' own decoding time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/services.sh
@@ -45,7 +46,7 @@ scenario() {
   sleep 1
   for pid in "${LIVE_PIDS[@]}"; do before+=("$(rss_kib "$pid")"); done
   urls=$(IFS=,; echo "${LIVE_URLS[*]}")
-  coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5; }
+  coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5 "${BENCH_WORKERS:-4}"; }
   read -r line <&"${BENCH[0]}"
   sleep 2
   for pid in "${LIVE_PIDS[@]}"; do after+=("$(rss_kib "$pid")"); done
@@ -57,10 +58,14 @@ scenario() {
     awk -v b="${before[$i]}" -v a="${after[$i]}" -v n="$connections" -v procs="${#LIVE_PIDS[@]}" -v i="$i" \
       'BEGIN { per = n / procs; printf "process %d: RSS %d KiB idle -> %d KiB with %d clients: %.1f KiB per connection\n", i + 1, b, a, per, (a - b) / per }'
   done
-  python3 -c 'import json, sys
+  python3 - "$summary" <<'PY'
+import json, sys
 s = json.loads(sys.argv[1])
-print(f"connections held: {s[\"clients\"]} ({s[\"failed\"]} failed); connect: all in {s[\"connect_total_s\"]:.1f} s, handshake p50 {s[\"connect_p50_ms\"]:.1f} ms, p99 {s[\"connect_p99_ms\"]:.1f} ms")
-print(f"visitor change -> every client: p50 {s[\"broadcast_p50_ms\"]:.0f} ms, p99 {s[\"broadcast_p99_ms\"]:.0f} ms, max {s[\"broadcast_max_ms\"]:.0f} ms ({s[\"missed\"]} deliveries missed)")' "$summary"
+print("connections held: %d (%d failed); connect: all in %.1f s, handshake p50 %.1f ms, p99 %.1f ms"
+      % (s["clients"], s["failed"], s["connect_total_s"], s["connect_p50_ms"], s["connect_p99_ms"]))
+print("visitor change -> every client: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d deliveries missed)"
+      % (s["broadcast_p50_ms"], s["broadcast_p99_ms"], s["broadcast_max_ms"], s["missed"]))
+PY
 }
 
 echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients"

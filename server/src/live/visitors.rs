@@ -22,7 +22,7 @@ pub const ROOM: &str = "site-visitors";
 
 /// How long local changes are gathered before this process's share is written (a connection burst costs a few
 /// writes, not one per socket).
-const WRITE_COALESCE: Duration = Duration::from_millis(50);
+const WRITE_COALESCE: Duration = Duration::from_millis(10);
 
 /// This process's visitor bookkeeping. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -148,7 +148,8 @@ impl Visitors {
         let inner = &self.0;
         let mut subscription = None;
         let mut last_sent: Option<i64> = None;
-        let mut last_emit = Instant::now() - inner.debounce;
+        let started = Instant::now();
+        let mut last_emit = started.checked_sub(inner.debounce).unwrap_or(started);
         loop {
             if subscription.is_none() {
                 match inner.cache.subscribe(VISITORS_CHANNEL).await {
