@@ -266,6 +266,26 @@ async fn two_live_processes_share_one_count_and_a_killed_one_drops_out() {
         .expect("liveEvent from the other process");
     assert_eq!(event[0]["eventName"], "atrium/widget");
 
+    // `--mode log-visitors` (the CronJob) stores the cluster count.
+    let output = std::process::Command::new(plaza_tests::plaza_bin())
+        .args(["--mode", "log-visitors"])
+        .env_clear()
+        .envs(borrowed(&env))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("plaza runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "logged 3 visitors"
+    );
+    let rows = logged(&app, "internal/siteVisitors", 1).await;
+    assert_eq!(rows[0].data.0, json!({"visitors": 3}));
+
     let killed = Instant::now();
     b.kill();
     // Bound: TTL (2 s) + a heartbeat (TTL / 3) + the debounce (0.1 s), plus scheduling slack.
