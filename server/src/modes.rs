@@ -14,7 +14,7 @@ use crate::cli::{Command, Mode, ScheduleAction, TitoList};
 use crate::live::LiveServer;
 use crate::live::fallback::Fallback;
 use crate::snapshot::refresher;
-use crate::startup::Application;
+use crate::startup::Servers;
 use crate::state::AppState;
 
 /// A mode that exists on the command line but is not built yet.
@@ -281,44 +281,15 @@ async fn serve_api(
     state.config.require_jwt_secret()?;
     refresher::start(&state, shutdown.clone()).await;
     let config = &state.config;
-    let (app, live) = match (with_live, config.live_addr) {
-        (false, _) => (Application::build(state.clone())?, None),
-        (true, Some(addr)) => {
-            let app = Application::build(state.clone())?;
-            let listener = crate::startup::bind(addr, "LIVE_ADDR")?;
-            let live = LiveServer::build(
-                state.clone(),
-                listener,
-                Fallback::NotFound,
-                shutdown.clone(),
-            )
-            .await?;
-            (app, Some(live))
-        }
-        (true, None) => {
-            let public = crate::startup::bind(config.listen_addr, "LISTEN_ADDR")?;
-            let internal = crate::startup::bind(([127, 0, 0, 1], 0).into(), "LISTEN_ADDR")?;
-            let app = Application::build_on(state.clone(), internal)?;
-            let upstream = ([127, 0, 0, 1], app.port()).into();
-            let live = LiveServer::build(
-                state.clone(),
-                public,
-                Fallback::api(upstream),
-                shutdown.clone(),
-            )
-            .await?;
-            (app, Some(live))
-        }
-    };
+    let Servers {
+        api: app,
+        live,
+        public_port: port,
+    } = Servers::build(&state, &shutdown, with_live).await?;
     let handle = app.handle();
     let host = match config.listen_addr.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
         ip => ip.to_string(),
-    };
-    let shares_port = live.is_some() && config.live_addr.is_none();
-    let port = match &live {
-        Some(live) if shares_port => live.port(),
-        _ => app.port(),
     };
     tracing::info!(
         database = %config.database_url.redacted(),
@@ -328,9 +299,9 @@ async fn serve_api(
         config.api_base_path,
     );
     if let Some(live) = &live {
-        let live_port = if shares_port { port } else { live.port() };
         tracing::info!(
-            "socket.io on http://{host}:{live_port}{}/",
+            "socket.io on http://{host}:{}{}/",
+            live.port(),
             config.socket_path
         );
     }

@@ -6,11 +6,16 @@
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
-const [url, path, options = "{}"] = process.argv.slice(2);
-const socket = io(url, { path, reconnectionDelay: 200, reconnectionDelayMax: 1000, ...JSON.parse(options) });
+const [url, path, optionsText = "{}"] = process.argv.slice(2);
+// `emitOnConnect`: events emitted in the connect callback itself, as the deconf client sends `auth`.
+const { emitOnConnect = [], ...options } = JSON.parse(optionsText);
+const socket = io(url, { path, reconnectionDelay: 200, reconnectionDelayMax: 1000, ...options });
 const out = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 
-socket.on("connect", () => out({ type: "connect", id: socket.id, transport: socket.io.engine.transport.name }));
+socket.on("connect", () => {
+  for (const [event, ...args] of emitOnConnect) socket.emit(event, ...args);
+  out({ type: "connect", id: socket.id, transport: socket.io.engine.transport.name });
+});
 socket.on("connect_error", (err) => out({ type: "connect_error", message: err.message }));
 socket.on("disconnect", (reason) => out({ type: "disconnect", reason }));
 socket.onAny((event, ...args) => out({ type: "event", event, args }));

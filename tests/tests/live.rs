@@ -88,6 +88,22 @@ for_each_backend! {
         assert_eq!(rows[0].data.0, json!({"widget": "calendar"}));
     }
 
+    async fn events_sent_the_moment_the_client_connects_are_handled_in_order(backend: Backend) {
+        let app = spawn_app(backend, FAST).await;
+        let live = TestLive::start(&app.state).await;
+        let token = app.token_for("ada@example.org", &["admin"]).await;
+        let options = json!({
+            "transports": ["websocket"],
+            "emitOnConnect": [["auth", token], ["startAnalyse"], ["trackMetric", "login/finish", {}]],
+        });
+        let mut client = JsClient::connect(&live.address, &live.path, options).await;
+        let event = client.event("liveEvent", WAIT).await.expect("auth, then startAnalyse, then the metric");
+        assert_eq!(event[0]["eventName"], "login/finish");
+        let rows = logged(&app, "login/finish", 1).await;
+        assert!(rows[0].attendee.is_some(), "the metric was handled before auth: {:?}", rows[0]);
+        assert!(client.seen.iter().all(|m| m["event"] != "apiError"), "{:?}", client.seen);
+    }
+
     async fn invalid_metrics_are_api_errors_and_nothing_is_stored(backend: Backend) {
         let app = spawn_app(backend, FAST).await;
         let live = TestLive::start(&app.state).await;

@@ -111,19 +111,24 @@ impl<A: Adapter> FromMessageParts<A> for Turn {
     }
 }
 
-/// A new connection: count it, send it the visitor count, bind a handshake token if given, register handlers.
-pub async fn on_connect<A: Adapter>(
+/// The ticket of the handshake-token binding, handed from [`prepare`] to [`on_connect`].
+#[derive(Clone)]
+struct HandshakeTurn(Arc<std::sync::Mutex<Option<Turn>>>);
+
+/// Connect middleware: runs before the client is told it is connected, so the handlers are in place when its
+/// first event (the deconf client sends `auth` at once) arrives — the connect handler itself runs in a task of its
+/// own, after the CONNECT reply. Counts the socket and arranges for it to be uncounted.
+pub async fn prepare<A: Adapter>(
     socket: SocketRef<A>,
     State(live): State<Live>,
-    handshake: TryData<HandshakeAuth>,
-) {
+) -> Result<(), Infallible> {
     let turns = Turns::new();
     // The handshake token is bound before any event of the socket is handled.
     let first = turns.take();
     socket.extensions.insert(turns);
-    socket.join(VISITORS_ROOM);
-    live.visitors.joined();
-    let _ = socket.emit(VISITORS_ROOM, &live.visitors.estimate());
+    socket
+        .extensions
+        .insert(HandshakeTurn(Arc::new(std::sync::Mutex::new(Some(first)))));
 
     socket.on("auth", on_auth::<A>);
     socket.on("deauth", on_deauth::<A>);
@@ -132,7 +137,22 @@ pub async fn on_connect<A: Adapter>(
     socket.on("startAnalyse", on_start_analyse::<A>);
     socket.on("stopAnalyse", on_stop_analyse::<A>);
     socket.on_disconnect(async |State(live): State<Live>| live.visitors.left());
+    socket.join(VISITORS_ROOM);
+    live.visitors.joined();
+    Ok(())
+}
 
+/// A new connection (after [`prepare`]): send it the visitor count and bind a handshake token if given.
+pub async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    State(live): State<Live>,
+    handshake: TryData<HandshakeAuth>,
+) {
+    let first = socket
+        .extensions
+        .remove::<HandshakeTurn>()
+        .and_then(|turn| turn.0.lock().ok()?.take());
+    let _ = socket.emit(VISITORS_ROOM, &live.visitors.estimate());
     if let Ok(HandshakeAuth { token: Some(token) }) = handshake.0 {
         bind(&socket, &live, &token).await;
     }

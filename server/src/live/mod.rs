@@ -22,7 +22,8 @@ use http::{HeaderValue, Method, header};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::handler::ConnectHandler as _;
 use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
@@ -124,7 +125,10 @@ impl LiveServer {
             None => {
                 let builder: SocketIoBuilder<LocalAdapter> = builder;
                 let (service, io) = builder.build_with_inner_svc(fallback);
-                io.ns("/", events::on_connect::<LocalAdapter>);
+                io.ns(
+                    "/",
+                    events::on_connect::<LocalAdapter>.with(events::prepare::<LocalAdapter>),
+                );
                 serve(service, io, live, listener, shutdown)
             }
         };
@@ -150,10 +154,7 @@ impl LiveServer {
 /// Registers the namespace on the Redis adapter (which subscribes to its channels). Waits up to
 /// [`ADAPTER_START`]; if Redis is down it keeps retrying in the background, and clients get "Invalid namespace"
 /// until it succeeds.
-async fn start_redis_namespace(
-    io: SocketIo<RedisAdapter<socketioxide::adapter::Emitter>>,
-    shutdown: CancellationToken,
-) {
+async fn start_redis_namespace(io: SocketIo<RedisAdapter<Emitter>>, shutdown: CancellationToken) {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut ready_tx = Some(ready_tx);
@@ -161,7 +162,8 @@ async fn start_redis_namespace(
             match io
                 .ns(
                     "/",
-                    events::on_connect::<RedisAdapter<socketioxide::adapter::Emitter>>,
+                    events::on_connect::<RedisAdapter<Emitter>>
+                        .with(events::prepare::<RedisAdapter<Emitter>>),
                 )
                 .await
             {

@@ -38,8 +38,8 @@ struct Inner {
     local: AtomicI64,
     /// This process's share as last written to the gauge.
     written: AtomicI64,
-    /// The cluster total as last read.
-    total: AtomicI64,
+    /// The other processes' sockets as of the last read (the total minus this process's share then).
+    others: AtomicI64,
     changed: Notify,
 }
 
@@ -53,7 +53,7 @@ impl Visitors {
             ttl,
             local: AtomicI64::new(0),
             written: AtomicI64::new(0),
-            total: AtomicI64::new(0),
+            others: AtomicI64::new(0),
             changed: Notify::new(),
         }))
     }
@@ -77,12 +77,10 @@ impl Visitors {
         self.0.local.load(Ordering::SeqCst)
     }
 
-    /// The best current estimate of the cluster count: the last total read, corrected by this process's changes
-    /// since it was written (what a newly connected socket is sent at once).
+    /// The best current estimate of the cluster count: the other processes' sockets as last read plus this
+    /// process's now (what a newly connected socket is sent at once; the next broadcast corrects it).
     pub fn estimate(&self) -> i64 {
-        let inner = &self.0;
-        let others = inner.total.load(Ordering::SeqCst) - inner.written.load(Ordering::SeqCst);
-        (others + self.local()).max(0)
+        (self.0.others.load(Ordering::SeqCst) + self.local()).max(0)
     }
 
     /// Starts the two background tasks (share writer, broadcaster) until `shutdown`; on shutdown this process's
@@ -185,6 +183,9 @@ impl Visitors {
                     }
                 }
             }
+            // Our share inside the sum is what was last written (a write racing this read is corrected by the
+            // notice it publishes).
+            let ours = inner.written.load(Ordering::SeqCst);
             let total = match inner.cache.gauge_sum(VISITORS_GAUGE).await {
                 Ok(total) => total,
                 Err(err) => {
@@ -192,7 +193,7 @@ impl Visitors {
                     continue;
                 }
             };
-            inner.total.store(total, Ordering::SeqCst);
+            inner.others.store(total - ours, Ordering::SeqCst);
             if noticed || last_sent != Some(total) {
                 last_emit = Instant::now();
                 last_sent = Some(total);
