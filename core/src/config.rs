@@ -42,6 +42,42 @@ pub const VARS: &[VarSpec] = &[
         doc: "Path prefix of the deconf API routes; set it empty (or /) behind a prefix-stripping proxy.",
     },
     VarSpec {
+        name: "LIVE_ADDR",
+        default: None,
+        example: "0.0.0.0:3001",
+        doc: "Address of the socket.io listener. Unset: --mode live listens on LISTEN_ADDR, and all serves socket.io on LISTEN_ADDR beside the API.",
+    },
+    VarSpec {
+        name: "SOCKET_PATH",
+        default: None,
+        example: "/api/socket.io",
+        doc: "Path of the socket.io endpoint; default API_BASE_PATH + /socket.io (/api/socket.io, as the deconf client uses).",
+    },
+    VarSpec {
+        name: "SOCKET_URL",
+        default: None,
+        example: "https://live.plaza.example.org",
+        doc: "Origin the web client opens socket.io on; unset = the page's own origin (all mode, or an ingress routing SOCKET_PATH to live pods).",
+    },
+    VarSpec {
+        name: "SOCKET_POLLING",
+        default: Some("true"),
+        example: "",
+        doc: "Accept HTTP long-polling besides websockets (false: websocket only, so several live pods need no sticky sessions).",
+    },
+    VarSpec {
+        name: "VISITORS_DEBOUNCE_MS",
+        default: Some("2000"),
+        example: "",
+        doc: "At most one site-visitors broadcast per live process per this many milliseconds.",
+    },
+    VarSpec {
+        name: "VISITORS_TTL_SECONDS",
+        default: Some("15"),
+        example: "",
+        doc: "How long a crashed live process's sockets still count as visitors (each process refreshes its count every third of this).",
+    },
+    VarSpec {
         name: "DATABASE_URL",
         default: Some("sqlite://./data/plaza.db"),
         example: "",
@@ -443,6 +479,18 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// `API_BASE_PATH`: prefix of the deconf routes, normalised to `""` or `/segment…` without a trailing slash.
     pub api_base_path: String,
+    /// `LIVE_ADDR`: where the socket.io listener binds; `None` shares `LISTEN_ADDR` (see [`Config::live_addr`]).
+    pub live_addr: Option<SocketAddr>,
+    /// `SOCKET_PATH`: the socket.io endpoint's path, normalised like `/api/socket.io` (no trailing slash).
+    pub socket_path: String,
+    /// `SOCKET_URL`: the origin the web client opens socket.io on (`None`: the page's own).
+    pub socket_url: Option<String>,
+    /// `SOCKET_POLLING`: accept HTTP long-polling besides websockets.
+    pub socket_polling: bool,
+    /// `VISITORS_DEBOUNCE_MS`.
+    pub visitors_debounce: Duration,
+    /// `VISITORS_TTL_SECONDS`.
+    pub visitors_ttl: Duration,
     /// `DATABASE_URL`: Postgres or SQLite.
     pub database_url: DatabaseUrl,
     /// `DATABASE_MAX_CONNECTIONS`: pool size.
@@ -589,6 +637,27 @@ impl Config {
         Ok(Self {
             mode: vars.text("PLAZA_MODE")?,
             listen_addr,
+            live_addr: vars.optional("LIVE_ADDR", |v| {
+                v.parse::<SocketAddr>().map_err(|e| e.to_string())
+            })?,
+            socket_path: match vars.optional("SOCKET_PATH", normalise_base_path)? {
+                Some(path) if !path.is_empty() => path,
+                Some(_) => {
+                    return Err(ConfigError {
+                        var: "SOCKET_PATH",
+                        reason: "expected a URL path such as /api/socket.io".into(),
+                    });
+                }
+                None => format!("{api_base_path}/socket.io"),
+            },
+            socket_url: vars.optional("SOCKET_URL", |v| {
+                http_base_url(v).map(|u| u.trim_end_matches('/').to_owned())
+            })?,
+            socket_polling: vars.parse("SOCKET_POLLING", boolean)?,
+            visitors_debounce: Duration::from_millis(
+                vars.parse("VISITORS_DEBOUNCE_MS", positive::<u64>)?,
+            ),
+            visitors_ttl: Duration::from_secs(vars.parse("VISITORS_TTL_SECONDS", positive::<u64>)?),
             api_base_path,
             database_url: vars.parse("DATABASE_URL", DatabaseUrl::parse)?,
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", positive::<u32>)?,
@@ -1168,6 +1237,32 @@ mod tests {
     fn redis_url_must_be_a_redis_url() {
         let err = load(&[("REDIS_URL", "http://x")]).expect_err("must fail");
         assert_eq!(err.var, "REDIS_URL");
+    }
+
+    #[test]
+    fn the_socket_path_follows_the_api_base_path_unless_set() {
+        assert_eq!(load(&[]).expect("valid").socket_path, "/api/socket.io");
+        assert_eq!(
+            load(&[("API_BASE_PATH", "")]).expect("valid").socket_path,
+            "/socket.io"
+        );
+        assert_eq!(
+            load(&[("SOCKET_PATH", "live/socket.io/")])
+                .expect("valid")
+                .socket_path,
+            "/live/socket.io"
+        );
+        assert_eq!(
+            load(&[("SOCKET_PATH", "/")]).expect_err("root").var,
+            "SOCKET_PATH"
+        );
+        assert_eq!(load(&[]).expect("valid").live_addr, None);
+        assert_eq!(
+            load(&[("VISITORS_DEBOUNCE_MS", "0")])
+                .expect_err("zero")
+                .var,
+            "VISITORS_DEBOUNCE_MS"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod identity;
+pub mod live;
 pub mod model;
 pub mod queries;
 

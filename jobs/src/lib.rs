@@ -11,6 +11,7 @@ mod runner;
 pub mod schedule;
 pub mod tito;
 pub mod users;
+pub mod visitors;
 mod wire_util;
 
 pub use runner::{JobError, JobGuard, acquire, is_running, run_exclusive};

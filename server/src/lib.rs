@@ -1,4 +1,4 @@
-//! plaza's server crate: the `plaza` binary's modes, the actix-web HTTP API and (later) the socket.io live server.
+//! plaza's server crate: the `plaza` binary's modes, the actix-web HTTP API and the socket.io live server.
 //!
 //! `main.rs` only parses the command line; everything it runs lives here so the black-box tests can start the
 //! real application in-process (`Application::build` on port 0).
@@ -6,7 +6,8 @@
 pub mod cli;
 pub mod export;
 pub mod http;
-pub mod log_writer;
+pub mod live;
+pub mod log_sink;
 pub mod modes;
 pub mod scheduler;
 pub mod shutdown;

@@ -12,16 +12,12 @@ use plaza_jobs::users;
 use plaza_core::queries::versions::{self, Table};
 
 use crate::cli::{Command, Mode, TitoList, VersionAction};
+use crate::live::LiveServer;
+use crate::live::fallback::Fallback;
 use crate::scheduler;
 use crate::snapshot::refresher;
-use crate::startup::Application;
+use crate::startup::Servers;
 use crate::state::AppState;
-
-/// A mode that exists on the command line but is not built yet.
-#[derive(Debug, thiserror::Error)]
-#[error("mode `{0}` is not implemented yet")]
-pub struct NotImplemented(pub String);
-
 /// Command-line options of one-shot modes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -40,7 +36,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match mode {
         Mode::Migrate => migrate(&config).await,
-        Mode::Api => serve_api(AppState::connect(config).await?, shutdown).await,
+        Mode::Api => serve_api(AppState::connect(config).await?, shutdown, false).await,
+        Mode::Live => serve_live(AppState::connect(config).await?, shutdown).await,
         Mode::All => {
             let state = AppState::connect(config).await?;
             migrate_if_embedded(&state).await?;
@@ -52,10 +49,7 @@ pub async fn run(
                 shutdown.clone(),
             )
             .await?;
-            tracing::warn!(
-                "`all` runs the HTTP API and the scheduler; the live server is not built yet"
-            );
-            serve_api(state, shutdown).await
+            serve_api(state, shutdown, true).await
         }
         Mode::FetchSchedule => {
             let state = AppState::connect(config).await?;
@@ -96,7 +90,22 @@ pub async fn run(
             println!("{}", summary?);
             Ok(())
         }
-        other => Err(NotImplemented(other.name()).into()),
+        Mode::LogVisitors => {
+            // The count lives in the cache: a separate process on the memory cache would always see 0.
+            if config.redis_url.is_none() {
+                return Err(ConfigError {
+                    var: "REDIS_URL",
+                    reason: "is required by --mode log-visitors (live processes keep their counts in Redis)"
+                        .into(),
+                }
+                .into());
+            }
+            let state = AppState::connect(config).await?;
+            let visitors = plaza_jobs::visitors::run_once(&state.jobs()).await;
+            state.db.close().await;
+            println!("logged {} visitors", visitors?);
+            Ok(())
+        }
     }
 }
 
@@ -274,14 +283,56 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves the HTTP API until `shutdown`, then drains: `/readyz` turns 503, in-flight requests get
-/// `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
-async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Serves the live server alone until `shutdown`, then closes its sockets and writes the metrics they sent.
+async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    state.config.require_jwt_secret()?;
+    let config = &state.config;
+    let (addr, var) = match config.live_addr {
+        Some(addr) => (addr, "LIVE_ADDR"),
+        None => (config.listen_addr, "LISTEN_ADDR"),
+    };
+    let listener = crate::startup::bind(addr, var)?;
+    // Draining: /readyz turns 503 so the Service stops routing new sockets here while open ones close.
+    tokio::spawn({
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        async move {
+            shutdown.cancelled().await;
+            state.start_draining();
+        }
+    });
+    let fallback = Fallback::Probes(Box::new(state.clone()));
+    let live = LiveServer::build(state.clone(), listener, fallback, shutdown).await?;
+    tracing::info!(
+        database = %config.database_url.redacted(),
+        cache = state.cache.kind(),
+        "plaza {} live server on {}:{}{}/",
+        env!("CARGO_PKG_VERSION"),
+        addr.ip(),
+        live.port(),
+        config.socket_path,
+    );
+    live.run().await;
+    state.db.close().await;
+    Ok(())
+}
+
+/// Serves the HTTP API (and with `with_live`, the live server: on `LIVE_ADDR` if set, else on the API's own port,
+/// forwarding other paths to the API on an internal port) until `shutdown`, then drains: `/readyz` turns 503,
+/// in-flight requests get `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
+async fn serve_api(
+    state: AppState,
+    shutdown: CancellationToken,
+    with_live: bool,
+) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
     refresher::start(&state, shutdown.clone()).await;
-    let app = Application::build(state.clone())?;
-    let handle = app.handle();
     let config = &state.config;
+    let Servers {
+        api: app,
+        live,
+        public_port: port,
+    } = Servers::build(&state, &shutdown, with_live).await?;
+    let handle = app.handle();
     let host = match config.listen_addr.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
         ip => ip.to_string(),
@@ -289,11 +340,18 @@ async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Resu
     tracing::info!(
         database = %config.database_url.redacted(),
         cache = state.cache.kind(),
-        "plaza {} listening on http://{host}:{}{}/",
+        "plaza {} listening on http://{host}:{port}{}/",
         env!("CARGO_PKG_VERSION"),
-        app.port(),
         config.api_base_path,
     );
+    if let Some(live) = &live {
+        tracing::info!(
+            "socket.io on http://{host}:{}{}/",
+            live.port(),
+            config.socket_path
+        );
+    }
+    let live = live.map(|live| tokio::spawn(live.run()));
     let drain = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -304,6 +362,9 @@ async fn serve_api(state: AppState, shutdown: CancellationToken) -> anyhow::Resu
     };
     let served = app.run_until_stopped().await;
     drain.abort();
+    if let Some(live) = live {
+        let _ = live.await;
+    }
     state.db.close().await;
     tracing::info!("stopped");
     served.map_err(Into::into)

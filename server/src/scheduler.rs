@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use plaza_core::Config;
 use plaza_core::config::{ContentSource, TitoSource};
 use plaza_jobs::content::{self, Origin};
-use plaza_jobs::{JobContext, JobError, schedule, users};
+use plaza_jobs::{JobContext, JobError, schedule, users, visitors};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
@@ -147,8 +147,12 @@ pub fn jobs(config: &Config) -> Vec<ScheduledJob> {
             "CONTENT_REPO_REMOTE is not set (the bundled content is served)",
         )
         .at_start(),
-        // The visitor logger (#7) registers here:
-        //   ScheduledJob::new("visitors", "VISITORS_CRON", &cron.visitors, |ctx| async move { visitors::run_once(&ctx).await }),
+        ScheduledJob::new(
+            "visitors",
+            "VISITORS_CRON",
+            &cron.visitors,
+            |ctx| async move { visitors::run_once(&ctx).await },
+        ),
     ]
 }
 

@@ -18,7 +18,7 @@ use plaza_jobs::JobContext;
 use plaza_core::content::{self, ContentFiles};
 use plaza_jobs::content::Published as ContentPublished;
 
-use crate::log_writer::LogWriter;
+use crate::log_sink::LazyLogSink;
 use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
 /// Shared state of the HTTP API. Cheap to clone.
@@ -40,7 +40,7 @@ pub struct AppState {
     /// Where emails go.
     pub mailer: Mailer,
     /// Batched writes of `logs` rows from request handlers.
-    pub log_writer: LogWriter,
+    pub logs: LazyLogSink,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
 }
@@ -79,7 +79,7 @@ impl AppState {
         let templates = Templates::from_sources(&bundled.emails)?;
         let mailer = Mailer::from_config(&config)?;
         let blocked = bundled.blocked.iter().cloned().collect();
-        let log_writer = LogWriter::new(db.clone());
+        let logs = LazyLogSink::new(db.clone());
         Ok(Self {
             config,
             cache,
@@ -89,7 +89,7 @@ impl AppState {
             content: ContentStore::new(ContentSnapshot::build(0, bundled)?),
             templates: Arc::new(ArcSwap::from_pointee(templates)),
             mailer,
-            log_writer,
+            logs,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
         })

@@ -9,6 +9,7 @@ pub mod app;
 pub mod content_repo;
 pub mod fake_pretalx;
 pub mod fake_tito;
+pub mod live;
 pub mod redis_server;
 pub mod sized_pretalx;
 pub mod smtp_sink;

@@ -136,6 +136,24 @@ for_each_backend! {
         assert_eq!(notice, Some(Notice::Message("v42".into())));
     }
 
+    async fn gauges_sum_their_members_and_forget_those_that_stop_refreshing(backend: Backend) {
+        let t = TestCache::new(backend);
+        assert_eq!(t.cache.gauge_sum("visitors").await.expect("sum"), 0);
+        t.cache.gauge_set("visitors", "node-a", 3, Duration::from_secs(60)).await.expect("set a");
+        t.cache.gauge_set("visitors", "node-b", 4, Duration::from_millis(200)).await.expect("set b");
+        t.cache.gauge_set("other", "node-a", 100, Duration::from_secs(60)).await.expect("other gauge");
+        assert_eq!(t.cache.gauge_sum("visitors").await.expect("sum"), 7);
+        t.cache.gauge_set("visitors", "node-a", 5, Duration::from_secs(60)).await.expect("replace a");
+        let expired = eventually(Duration::from_secs(3), || async {
+            t.cache.gauge_sum("visitors").await.expect("sum") == 5
+        })
+        .await;
+        assert!(expired.is_some(), "node-b's share outlived its 200 ms TTL");
+        t.cache.gauge_remove("visitors", "node-a").await.expect("remove");
+        assert_eq!(t.cache.gauge_sum("visitors").await.expect("sum"), 0);
+        assert_eq!(t.cache.gauge_sum("other").await.expect("sum"), 100);
+    }
+
     async fn prefixes_isolate_deployments(backend: Backend) {
         let a = TestCache::new(backend);
         let b = TestCache::new(backend);

@@ -70,15 +70,26 @@ fn an_unknown_mode_in_the_environment_exits_2_naming_it() {
 }
 
 #[test]
-fn modes_not_built_yet_fail_with_a_clear_message_not_a_panic() {
-    let output = plaza(&["--mode", "log-visitors"], &[("RUST_LOG", "off")]);
+fn a_failing_job_mode_exits_1_with_a_clear_message_not_a_panic() {
+    let dir = plaza_tests::storage::TempDir::new();
+    let db = format!("sqlite://{}/plaza.db", dir.path.display());
+    let output = plaza(
+        &["--mode", "fetch-content", "--local", "/nonexistent/content"],
+        &[("RUST_LOG", "off"), ("DATABASE_URL", &db)],
+    );
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(
-        err.contains("mode `log-visitors` is not implemented yet"),
-        "{err}"
-    );
+    assert!(err.contains("cannot read /nonexistent/content"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn log_visitors_without_redis_exits_2_naming_redis_url() {
+    let output = plaza(&["--mode", "log-visitors"], &[("RUST_LOG", "off")]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("REDIS_URL"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
 #[test]

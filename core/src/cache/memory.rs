@@ -23,9 +23,14 @@ impl Entry {
     }
 }
 
+/// One gauge: member → (value, expiry).
+type Gauge = HashMap<String, (i64, Instant)>;
+
 #[derive(Debug)]
 struct Inner {
     map: Mutex<HashMap<String, Entry>>,
+    /// Gauges: name → member → (value, expiry).
+    gauges: Mutex<HashMap<String, Gauge>>,
     notices: broadcast::Sender<RawNotice>,
 }
 
@@ -44,6 +49,7 @@ impl MemoryCache {
         Self {
             inner: Arc::new(Inner {
                 map: Mutex::new(HashMap::new()),
+                gauges: Mutex::new(HashMap::new()),
                 notices,
             }),
             prefix: prefix.to_owned(),
@@ -212,5 +218,44 @@ impl MemoryCache {
         }
         self.write(&mut map, key, expected.to_owned(), Some(ttl));
         Ok(true)
+    }
+
+    fn gauges(&self) -> MutexGuard<'_, HashMap<String, Gauge>> {
+        // As for the map: every write is one insert/remove, so a poisoned lock is safe to keep using.
+        self.inner
+            .gauges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) async fn gauge_set(
+        &self,
+        name: &str,
+        member: &str,
+        value: i64,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        self.gauges()
+            .entry(name.to_owned())
+            .or_default()
+            .insert(member.to_owned(), (value, Instant::now() + ttl));
+        Ok(())
+    }
+
+    pub(super) async fn gauge_remove(&self, name: &str, member: &str) -> Result<(), CacheError> {
+        if let Some(gauge) = self.gauges().get_mut(name) {
+            gauge.remove(member);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn gauge_sum(&self, name: &str) -> Result<i64, CacheError> {
+        let now = Instant::now();
+        let mut gauges = self.gauges();
+        let Some(gauge) = gauges.get_mut(name) else {
+            return Ok(0);
+        };
+        gauge.retain(|_, (_, expires)| *expires > now);
+        Ok(gauge.values().map(|(value, _)| value).sum())
     }
 }

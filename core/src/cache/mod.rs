@@ -1,7 +1,7 @@
 //! The cache and broker: Redis in the large tiers, memory in the embedded one.
 //!
 //! [`Cache`] offers exactly the operations the product needs (JSON values with TTLs, atomic multi-key writes,
-//! snapshot multi-key reads, counters, pub/sub notices, expiring locks that only their holder can release) and
+//! snapshot multi-key reads, counters, expiring per-member gauges, pub/sub notices, expiring locks that only their holder can release) and
 //! prefixes every key and channel with the configured prefix. Both implementations pass one contract suite
 //! (`tests/tests/cache_contract.rs`). Nothing here knows about HTTP or sockets.
 
@@ -205,6 +205,29 @@ impl Cache {
     /// Extends `lock` to expire `ttl` from now if this holder still owns it; true when extended.
     pub async fn extend(&self, lock: &Lock, ttl: Duration) -> Result<bool, CacheError> {
         dispatch!(self.expire_if_equals(&lock.name, &lock.token, ttl))
+    }
+
+    /// Sets `member`'s share of the gauge `name` to `value` for `ttl`: a member that stops refreshing its share
+    /// (a crashed process) drops out of [`Cache::gauge_sum`] once `ttl` has passed. Expiry uses Redis's clock, so
+    /// the processes' clocks need not agree.
+    pub async fn gauge_set(
+        &self,
+        name: &str,
+        member: &str,
+        value: i64,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        dispatch!(self.gauge_set(name, member, value, ttl))
+    }
+
+    /// Removes `member`'s share of the gauge `name` (a process stopping cleanly).
+    pub async fn gauge_remove(&self, name: &str, member: &str) -> Result<(), CacheError> {
+        dispatch!(self.gauge_remove(name, member))
+    }
+
+    /// The sum of the unexpired shares of the gauge `name` (0 when it has none); expired shares are pruned.
+    pub async fn gauge_sum(&self, name: &str) -> Result<i64, CacheError> {
+        dispatch!(self.gauge_sum(name))
     }
 
     /// True when someone holds the lock `name` (an expired lock is not held).

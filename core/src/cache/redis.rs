@@ -20,6 +20,26 @@ const OP_TIMEOUT: Duration = Duration::from_secs(2);
 const RELEASE_SCRIPT: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const EXTEND_SCRIPT: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
+// Gauges: a hash `gauge/<name>` (member → value) and a sorted set `gauge/<name>/expiry` (member → expiry in ms of
+// Redis's own clock). Both keys also expire as a whole, so a deployment that stopped leaves nothing behind.
+const GAUGE_SET_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1";
+const GAUGE_SUM_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, member in ipairs(expired) do redis.call('HDEL', KEYS[1], member) end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
+local sum = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do sum = sum + tonumber(v) end
+return sum";
+
 /// The Redis cache. Clones share the pool and the pub/sub connection.
 #[derive(Clone)]
 pub struct RedisCache {
@@ -294,6 +314,68 @@ impl RedisCache {
             })
             .await?;
         Ok(n > 0)
+    }
+}
+
+impl RedisCache {
+    fn gauge_keys(&self, name: &str) -> (String, String) {
+        let hash = self.key(&format!("gauge/{name}"));
+        let expiry = format!("{hash}/expiry");
+        (hash, expiry)
+    }
+
+    pub(super) async fn gauge_set(
+        &self,
+        name: &str,
+        member: &str,
+        value: i64,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let script = redis::Script::new(GAUGE_SET_SCRIPT);
+        let (hash, expiry) = self.gauge_keys(name);
+        let member = member.to_owned();
+        let ms = ttl.as_millis().max(1) as u64;
+        self.run(|mut conn| async move {
+            script
+                .key(hash)
+                .key(expiry)
+                .arg(member)
+                .arg(value)
+                .arg(ms)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    pub(super) async fn gauge_remove(&self, name: &str, member: &str) -> Result<(), CacheError> {
+        let (hash, expiry) = self.gauge_keys(name);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HDEL")
+            .arg(hash)
+            .arg(member)
+            .ignore()
+            .cmd("ZREM")
+            .arg(expiry)
+            .arg(member)
+            .ignore();
+        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    pub(super) async fn gauge_sum(&self, name: &str) -> Result<i64, CacheError> {
+        let script = redis::Script::new(GAUGE_SUM_SCRIPT);
+        let (hash, expiry) = self.gauge_keys(name);
+        self.run(|mut conn| async move {
+            script
+                .key(hash)
+                .key(expiry)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
     }
 }
 

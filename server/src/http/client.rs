@@ -92,8 +92,8 @@ async fn get_client_config(state: web::Data<AppState>) -> HttpResponse {
         .insert_header(("cache-control", "no-cache"))
         .json(json!({
             "apiBase": base,
-            "socketUrl": "",
-            "socketPath": format!("{base}/socket.io"),
+            "socketUrl": state.config.socket_url.as_deref().unwrap_or_default(),
+            "socketPath": state.config.socket_path,
         }))
 }
 

@@ -24,6 +24,7 @@ use actix_web::web;
 
 pub use self::client::ClientFiles;
 pub use self::error::HttpError;
+pub use self::ops::readiness;
 use crate::state::AppState;
 
 /// Registers state, body limits and every route on an actix `ServiceConfig`.

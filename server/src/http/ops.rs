@@ -20,6 +20,16 @@ async fn get_healthz() -> HttpResponse {
 
 /// Readiness: cache and database answer within `READINESS_TIMEOUT_MS`, and the process is not draining.
 async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (ready, body) = readiness(&state).await;
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// The readiness verdict and its JSON body (`/readyz` of the API and of live pods).
+pub async fn readiness(state: &AppState) -> (bool, serde_json::Value) {
     let timeout = state.config.readiness_timeout;
     let (cache, database) = tokio::join!(
         check(timeout, state.cache.ping()),
@@ -32,7 +42,7 @@ async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         "draining": draining,
     });
     if cache.is_ok() && database.is_ok() && !draining {
-        return HttpResponse::Ok().json(json!({ "status": "ok", "checks": checks }));
+        return (true, json!({ "status": "ok", "checks": checks }));
     }
     let failing: Vec<&str> = [
         ("cache", cache.is_err()),
@@ -44,12 +54,13 @@ async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     .collect();
     tracing::warn!(?checks, "not ready");
     let envelope = plaza_core::ApiError::Unavailable(failing.join(", ")).envelope();
-    HttpResponse::ServiceUnavailable().json(json!({
+    let body = json!({
         "error": envelope.error,
         "codes": envelope.codes,
         "status": "error",
         "checks": checks,
-    }))
+    });
+    (false, body)
 }
 
 /// Runs one dependency check within `timeout`.

@@ -4,7 +4,7 @@
 //! Unlike the reference, every interpolated value is HTML-escaped; the event's name, handle and image come from the
 //! content settings (`site`), not hard-coded strings; the public page is cached in the served snapshot (so a new
 //! schedule or new settings drop it) while the `?dev` variant — the head shown as text — is never cached. Each visit
-//! is logged as `session/shareVisit` with its referer through the batched [`LogWriter`](crate::log_writer).
+//! is logged as `session/shareVisit` with its referer through the batched [`LazyLogSink`](crate::log_sink).
 
 use std::fmt::Write as _;
 
@@ -160,7 +160,7 @@ fn log_visit(state: &AppState, session: &str, req: &HttpRequest) {
         socket: None,
         data: json!({ "sessionId": session, "referer": referer }),
     };
-    state.log_writer.record(entry);
+    state.logs.push(entry);
 }
 
 #[cfg(test)]

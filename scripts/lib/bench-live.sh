@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `scripts/bench live [CONNECTIONS]`: the live server under CONNECTIONS (default 10,000) websocket socket.io clients
+# (the official JS client, tests/js/bench-live.mjs): connect time, RSS per connection, and the delay from a visitor
+# change to every client receiving the new count (p50/p99 over 10 changes). First one `live` process (local
+# adapter), then two `live` processes sharing Redis with the clients split between them.
+# Everything runs on 127.0.0.1: the node clients (BENCH_WORKERS processes, default 4), Redis and plaza share the
+# machine's cores, so the delays include the clients' own decoding time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/services.sh
+connections="${1:-10000}"
+
+# One fd per connection on each side.
+ulimit -n "$(ulimit -Hn)"
+if (( $(ulimit -n) < connections + 1000 )); then
+  echo "open-file limit $(ulimit -n) is too low for $connections connections" >&2
+  exit 1
+fi
+ensure_redis
+cargo build --locked --release -p plaza --bin plaza >&2
+if [[ ! -d tests/js/node_modules/socket.io-client ]]; then npm ci --prefix tests/js --no-audit --no-fund >&2; fi
+
+workdir=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$workdir"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+export DATABASE_URL="sqlite://$workdir/bench.db" JWT_SECRET="bench-secret-bench-secret-bench-secret-01"
+target/release/plaza --mode migrate >/dev/null
+
+# start_live [REDIS_URL]: starts one live process; appends its pid to LIVE_PIDS and its URL to LIVE_URLS.
+LIVE_PIDS=() LIVE_URLS=()
+start_live() {
+  local port; port=$(free_port)
+  (cd "$workdir" && LISTEN_ADDR="127.0.0.1:$port" RUST_LOG=warn REDIS_URL="${1:-}" REDIS_PREFIX="bench-live-$$:" \
+    exec "$OLDPWD/target/release/plaza" --mode live) >"$workdir/live-$port.log" 2>&1 &
+  pids+=("$!"); LIVE_PIDS+=("$!"); LIVE_URLS+=("http://127.0.0.1:$port")
+  wait_for 30 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$workdir/live-$port.log" >&2; return 1; }
+}
+
+# scenario NAME: drives the started live processes with $connections clients and prints the figures.
+scenario() {
+  local name=$1 before=() after=() urls line summary i
+  sleep 1
+  for pid in "${LIVE_PIDS[@]}"; do before+=("$(rss_kib "$pid")"); done
+  urls=$(IFS=,; echo "${LIVE_URLS[*]}")
+  coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5 "${BENCH_WORKERS:-4}"; }
+  read -r line <&"${BENCH[0]}"
+  sleep 2
+  for pid in "${LIVE_PIDS[@]}"; do after+=("$(rss_kib "$pid")"); done
+  echo go >&"${BENCH[1]}"
+  read -r summary <&"${BENCH[0]}"
+  wait "$BENCH_PID" 2>/dev/null || true
+  echo "== $name"
+  for i in "${!LIVE_PIDS[@]}"; do
+    awk -v b="${before[$i]}" -v a="${after[$i]}" -v n="$connections" -v procs="${#LIVE_PIDS[@]}" -v i="$i" \
+      'BEGIN { per = n / procs; printf "process %d: RSS %d KiB idle -> %d KiB with %d clients: %.1f KiB per connection\n", i + 1, b, a, per, (a - b) / per }'
+  done
+  python3 - "$summary" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])
+print("connections held: %d (%d failed); connect: all in %.1f s, handshake p50 %.1f ms, p99 %.1f ms"
+      % (s["clients"], s["failed"], s["connect_total_s"], s["connect_p50_ms"], s["connect_p99_ms"]))
+print("visitor change -> every client: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d deliveries missed)"
+      % (s["broadcast_p50_ms"], s["broadcast_p99_ms"], s["broadcast_max_ms"], s["missed"]))
+PY
+}
+
+echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients"
+start_live
+scenario "one live process (local adapter)"
+kill "${LIVE_PIDS[@]}"; LIVE_PIDS=() LIVE_URLS=()
+
+redis_url="redis://127.0.0.1:6379"
+start_live "$redis_url"
+start_live "$redis_url"
+scenario "two live processes sharing Redis (clients split between them)"

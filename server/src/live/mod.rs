@@ -1,0 +1,244 @@
+//! The live server: socket.io (engine.io v4 / socket.io v5, via socketioxide) on its own hyper listener, since
+//! actix-web cannot host it. Websocket and (unless `SOCKET_POLLING=false`) long-polling transports, CORS for
+//! `CLIENT_URL`, the Redis adapter when `REDIS_URL` is set (rooms and `liveEvent`s shared across pods), the local
+//! adapter otherwise.
+//!
+//! Modules: `events` (the deconf socket events), `visitors` (the cluster visitor count), `driver` (a reconnecting Redis driver for the adapter), `fallback` (non-socket requests). Metric rows go through the shared [`LogSink`](crate::log_sink).
+
+mod driver;
+mod events;
+pub mod fallback;
+mod visitors;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use http::{HeaderValue, Method, header};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::handler::ConnectHandler as _;
+use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_layer::Layer as _;
+
+use self::driver::ManagedDriver;
+use self::fallback::{Fallback, Peer};
+use self::visitors::Visitors;
+use crate::log_sink::LogSink;
+use crate::state::AppState;
+
+pub use self::events::ANALYSIS_ROOM;
+
+/// What every socket handler shares. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Live(Arc<LiveInner>);
+
+/// The contents of [`Live`].
+#[derive(Debug)]
+pub struct LiveInner {
+    /// Configuration and storage.
+    pub state: AppState,
+    /// This process's visitor bookkeeping.
+    pub visitors: Visitors,
+    /// Where metric rows go.
+    pub logs: LogSink,
+}
+
+impl std::ops::Deref for Live {
+    type Target = LiveInner;
+    fn deref(&self) -> &LiveInner {
+        &self.0
+    }
+}
+
+/// The Redis adapter over plaza's reconnecting driver.
+type RedisAdapter<E> = CustomRedisAdapter<E, ManagedDriver>;
+
+/// How long start-up waits for the Redis adapter before serving without it (it keeps retrying meanwhile).
+const ADAPTER_START: Duration = Duration::from_secs(5);
+
+type Serve = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A bound live server, ready to run.
+pub struct LiveServer {
+    port: u16,
+    serve: Serve,
+}
+
+impl LiveServer {
+    /// Builds the socket.io service on `listener`. `fallback` handles every other path (the API in `all` mode on
+    /// one port). Background tasks (visitor count, metric writer) stop with `shutdown`.
+    pub async fn build(
+        state: AppState,
+        listener: std::net::TcpListener,
+        fallback: Fallback,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        // Install the metrics recorder before the first socket is counted.
+        crate::telemetry::metrics_handle();
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
+        let port = listener.local_addr()?.port();
+        let config = &state.config;
+        let (logs, log_writer) = LogSink::start(state.db.clone(), shutdown.clone());
+        let live = Live(Arc::new(LiveInner {
+            visitors: Visitors::new(
+                state.cache.clone(),
+                config.visitors_debounce,
+                config.visitors_ttl,
+            ),
+            logs,
+            state: state.clone(),
+        }));
+        let mut builder = SocketIo::builder()
+            .req_path(config.socket_path.clone())
+            // The reference's engine.io defaults (socket.io JS): 1 MB payloads.
+            .max_payload(1_000_000);
+        if !config.socket_polling {
+            builder = builder.transports([TransportType::Websocket]);
+        }
+        let builder = builder.with_state(live.clone());
+        let serve = match &config.redis_url {
+            Some(url) => {
+                let driver = ManagedDriver::new(url.expose())
+                    .context("REDIS_URL cannot be used by the socket.io adapter")?;
+                let adapter = RedisAdapterCtr::new_with_driver(
+                    driver,
+                    RedisAdapterConfig::new()
+                        .with_prefix(format!("{}socket.io", config.redis_prefix)),
+                );
+                let builder = builder.with_adapter::<RedisAdapter<_>>(adapter);
+                let (service, io) = builder.build_with_inner_svc(fallback);
+                start_redis_namespace(io.clone(), shutdown.clone()).await;
+                serve(service, io, live, listener, shutdown)
+            }
+            None => {
+                let builder: SocketIoBuilder<LocalAdapter> = builder;
+                let (service, io) = builder.build_with_inner_svc(fallback);
+                io.ns(
+                    "/",
+                    events::on_connect::<LocalAdapter>.with(events::prepare::<LocalAdapter>),
+                );
+                serve(service, io, live, listener, shutdown)
+            }
+        };
+        let serve = Box::pin(async move {
+            serve.await;
+            // Sockets are closed; let the metric writer store what they sent.
+            let _ = log_writer.await;
+        });
+        Ok(Self { port, serve })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the `shutdown` given to [`LiveServer::build`] is cancelled, then closes every socket.
+    pub async fn run(self) {
+        self.serve.await
+    }
+}
+
+/// Registers the namespace on the Redis adapter (which subscribes to its channels). Waits up to
+/// [`ADAPTER_START`]; if Redis is down it keeps retrying in the background, and clients get "Invalid namespace"
+/// until it succeeds.
+async fn start_redis_namespace(io: SocketIo<RedisAdapter<Emitter>>, shutdown: CancellationToken) {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut ready_tx = Some(ready_tx);
+        loop {
+            match io
+                .ns(
+                    "/",
+                    events::on_connect::<RedisAdapter<Emitter>>
+                        .with(events::prepare::<RedisAdapter<Emitter>>),
+                )
+                .await
+            {
+                Ok(()) => {
+                    if let Some(tx) = ready_tx.take() {
+                        let _ = tx.send(());
+                    } else {
+                        tracing::info!("socket.io Redis adapter is up");
+                    }
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "socket.io Redis adapter cannot start yet; retrying")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    });
+    if tokio::time::timeout(ADAPTER_START, ready_rx).await.is_err() {
+        tracing::error!("socket.io Redis adapter not ready; serving sockets once Redis answers");
+    }
+}
+
+/// CORS for the web client's origin (needed by polling from another origin; websockets ignore it).
+fn cors(state: &AppState) -> CorsLayer {
+    let origin = state.config.client_url.trim_end_matches('/').to_owned();
+    let allow = match HeaderValue::from_str(&origin) {
+        Ok(origin) => AllowOrigin::exact(origin),
+        Err(_) => AllowOrigin::list([]),
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+}
+
+/// The accept loop (plain hyper HTTP/1 with upgrades, as socketioxide requires).
+fn serve<A: Adapter>(
+    service: socketioxide::service::SocketIoService<Fallback, A>,
+    io: SocketIo<A>,
+    live: Live,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Serve {
+    live.visitors.start(io.clone(), shutdown.clone());
+    let service = cors(&live.state).layer(service);
+    Box::pin(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors, usually: back off instead of spinning.
+                        tracing::warn!(%err, "live listener cannot accept");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            tokio::spawn(async move {
+                let service = tower_http::add_extension::AddExtension::new(service, Peer(peer));
+                let connection = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .with_upgrades();
+                if let Err(err) = connection.await {
+                    tracing::debug!(%err, "live connection ended with an error");
+                }
+            });
+        }
+        io.close().await;
+        tracing::info!("live server stopped");
+    })
+}

@@ -1,0 +1,207 @@
+//! The site-visitor count, cheap at any scale: each live process counts its own sockets and keeps that number in
+//! a cache gauge (one share per process, expiring after `VISITORS_TTL_SECONDS` unless refreshed every third of
+//! it), so the cluster count is one small read and a crashed process's sockets vanish within the TTL. A process
+//! whose share changed publishes a notice; every process then re-reads the sum and emits it to its *own* sockets
+//! (no adapter traffic, no cross-node `fetchSockets`), at most once per `VISITORS_DEBOUNCE_MS`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use plaza_core::Cache;
+use plaza_core::cache::Notice;
+use plaza_core::live::{VISITORS_CHANNEL, VISITORS_GAUGE};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The room every socket joins and the event carrying the count (the reference's names).
+pub const ROOM: &str = "site-visitors";
+
+/// How long local changes are gathered before this process's share is written (a connection burst costs a few
+/// writes, not one per socket).
+const WRITE_COALESCE: Duration = Duration::from_millis(10);
+
+/// This process's visitor bookkeeping. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Visitors(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    node: String,
+    cache: Cache,
+    debounce: Duration,
+    ttl: Duration,
+    /// Sockets connected to this process now.
+    local: AtomicI64,
+    /// This process's share as last written to the gauge.
+    written: AtomicI64,
+    /// The other processes' sockets as of the last read (the total minus this process's share then).
+    others: AtomicI64,
+    changed: Notify,
+}
+
+impl Visitors {
+    /// Bookkeeping for one process, identified by a fresh random id.
+    pub fn new(cache: Cache, debounce: Duration, ttl: Duration) -> Self {
+        Self(Arc::new(Inner {
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            cache,
+            debounce,
+            ttl,
+            local: AtomicI64::new(0),
+            written: AtomicI64::new(0),
+            others: AtomicI64::new(0),
+            changed: Notify::new(),
+        }))
+    }
+
+    /// A socket connected here.
+    pub fn joined(&self) {
+        let now = self.0.local.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::gauge!("plaza_live_connections").set(now as f64);
+        self.0.changed.notify_one();
+    }
+
+    /// A socket left this process.
+    pub fn left(&self) {
+        let now = self.0.local.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("plaza_live_connections").set(now as f64);
+        self.0.changed.notify_one();
+    }
+
+    /// Sockets connected to this process.
+    pub fn local(&self) -> i64 {
+        self.0.local.load(Ordering::SeqCst)
+    }
+
+    /// The best current estimate of the cluster count: the other processes' sockets as last read plus this
+    /// process's now (what a newly connected socket is sent at once; the next broadcast corrects it).
+    pub fn estimate(&self) -> i64 {
+        (self.0.others.load(Ordering::SeqCst) + self.local()).max(0)
+    }
+
+    /// Starts the two background tasks (share writer, broadcaster) until `shutdown`; on shutdown this process's
+    /// share is removed so the others' counts drop at once.
+    pub fn start<A: Adapter>(&self, io: SocketIo<A>, shutdown: CancellationToken) {
+        tokio::spawn(self.clone().write_loop(shutdown.clone()));
+        tokio::spawn(self.clone().broadcast_loop(io, shutdown));
+    }
+
+    fn heartbeat(&self) -> Duration {
+        self.0.ttl / 3
+    }
+
+    /// Keeps this process's share of the gauge current: on change (coalesced) and every heartbeat.
+    async fn write_loop(self, shutdown: CancellationToken) {
+        let inner = &self.0;
+        let mut published: Option<i64> = None;
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = inner.changed.notified() => tokio::time::sleep(WRITE_COALESCE).await,
+                () = tokio::time::sleep(self.heartbeat()) => {}
+                () = shutdown.cancelled() => break,
+            }
+            let local = self.local();
+            match inner
+                .cache
+                .gauge_set(VISITORS_GAUGE, &inner.node, local, inner.ttl)
+                .await
+            {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!("visitor count is written again");
+                        failing = false;
+                    }
+                    inner.written.store(local, Ordering::SeqCst);
+                    if published != Some(local) {
+                        published = Some(local);
+                        if let Err(err) = inner.cache.publish(VISITORS_CHANNEL, &inner.node).await {
+                            tracing::warn!(%err, "could not announce a visitor change");
+                        }
+                    }
+                }
+                Err(err) => {
+                    if !failing {
+                        tracing::warn!(%err, "could not write the visitor count; retrying every heartbeat");
+                        failing = true;
+                    }
+                    // After an outage (a restarted Redis is empty) announce again once written.
+                    published = None;
+                }
+            }
+        }
+        if let Err(err) = inner.cache.gauge_remove(VISITORS_GAUGE, &inner.node).await {
+            tracing::warn!(%err, "could not remove this process's visitor count; it expires on its own");
+        }
+        let _ = inner.cache.publish(VISITORS_CHANNEL, &inner.node).await;
+    }
+
+    /// Emits the cluster count to this process's sockets after a change notice (at most once per debounce
+    /// window, the first at once) and whenever a heartbeat finds it changed (a crashed process expired).
+    async fn broadcast_loop<A: Adapter>(self, io: SocketIo<A>, shutdown: CancellationToken) {
+        let inner = &self.0;
+        let mut subscription = None;
+        let mut last_sent: Option<i64> = None;
+        let started = Instant::now();
+        let mut last_emit = started.checked_sub(inner.debounce).unwrap_or(started);
+        loop {
+            if subscription.is_none() {
+                match inner.cache.subscribe(VISITORS_CHANNEL).await {
+                    Ok(sub) => subscription = Some(sub),
+                    Err(err) => tracing::warn!(%err, "cannot subscribe to visitor notices yet"),
+                }
+            }
+            let notice = async {
+                match subscription.as_mut() {
+                    Some(sub) => sub.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let noticed = tokio::select! {
+                notice = notice => match notice {
+                    Some(Notice::Message(_) | Notice::Resync) => true,
+                    None => {
+                        subscription = None;
+                        false
+                    }
+                },
+                () = tokio::time::sleep(self.heartbeat()) => false,
+                () = shutdown.cancelled() => break,
+            };
+            if noticed {
+                tokio::select! {
+                    () = tokio::time::sleep_until(last_emit + inner.debounce) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                // Notices that arrived meanwhile are covered by the read below.
+                if let Some(sub) = subscription.as_mut() {
+                    while let Ok(Some(_)) = tokio::time::timeout(Duration::ZERO, sub.recv()).await {
+                    }
+                }
+            }
+            // Our share inside the sum is what was last written (a write racing this read is corrected by the
+            // notice it publishes).
+            let ours = inner.written.load(Ordering::SeqCst);
+            let total = match inner.cache.gauge_sum(VISITORS_GAUGE).await {
+                Ok(total) => total,
+                Err(err) => {
+                    tracing::debug!(%err, "could not read the visitor count");
+                    continue;
+                }
+            };
+            inner.others.store(total - ours, Ordering::SeqCst);
+            if noticed || last_sent != Some(total) {
+                last_emit = Instant::now();
+                last_sent = Some(total);
+                metrics::gauge!("plaza_live_visitors").set(total as f64);
+                if let Err(err) = io.local().to(ROOM).emit(ROOM, &total).await {
+                    tracing::warn!(%err, "could not emit the visitor count");
+                }
+            }
+        }
+    }
+}
