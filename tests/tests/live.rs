@@ -233,18 +233,7 @@ for_each_backend! {
 
 /// Environment of a real `plaza` process on `app`'s storage.
 fn process_env(app: &TestApp) -> Vec<(&'static str, String)> {
-    let config = &app.state.config;
-    let mut env = vec![
-        ("DATABASE_URL", config.database_url.expose().to_owned()),
-        ("REDIS_PREFIX", config.redis_prefix.clone()),
-        (
-            "JWT_SECRET",
-            "test-secret-test-secret-test-secret-0123".to_owned(),
-        ),
-    ];
-    if let Some(url) = &config.redis_url {
-        env.push(("REDIS_URL", url.expose().to_owned()));
-    }
+    let mut env = app.storage_env();
     for (k, v) in FAST {
         env.push((k, (*v).to_owned()));
     }
