@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# `scripts/bench live [CONNECTIONS]`: the live server under CONNECTIONS (default 10,000) websocket socket.io clients:
-# connect time, RSS per connection, and the delay from a visitor change to every client receiving the new count
-# (p50/p99 over 10 changes). First one `live` process (local adapter), then two `live` processes sharing Redis with
-# the clients split between them.
-# Clients: BENCH_CLIENT=rust (default; tests/src/bin/bench-live-client.rs, every client a task in one process) or
-# BENCH_CLIENT=node (the official socket.io-client, tests/js/bench-live.mjs, in BENCH_WORKERS processes, default 4).
-# Everything runs on 127.0.0.1: the clients, Redis and plaza share the machine's cores, so the delays include the
-# clients' own decoding time.
+# `scripts/bench live [CONNECTIONS]`: the live server under CONNECTIONS (default 10,000) websocket socket.io clients
+# (the official JS client, tests/js/bench-live.mjs): connect time, RSS per connection, and the delay from a visitor
+# change to every client receiving the new count (p50/p99 over 10 changes). First one `live` process (local
+# adapter), then two `live` processes sharing Redis with the clients split between them.
+# Everything runs on 127.0.0.1: the node clients (BENCH_WORKERS processes, default 4), Redis and plaza share the
+# machine's cores, so the delays include the clients' own decoding time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/services.sh
@@ -20,12 +18,7 @@ if (( $(ulimit -n) < connections + 1000 )); then
 fi
 ensure_redis
 cargo build --locked --release -p plaza --bin plaza >&2
-client="${BENCH_CLIENT:-rust}"
-if [[ "$client" == rust ]]; then
-  cargo build --locked --release -p plaza-tests --bin bench-live-client >&2
-elif [[ ! -d tests/js/node_modules/socket.io-client ]]; then
-  npm ci --prefix tests/js --no-audit --no-fund >&2
-fi
+if [[ ! -d tests/js/node_modules/socket.io-client ]]; then npm ci --prefix tests/js --no-audit --no-fund >&2; fi
 
 workdir=$(mktemp -d)
 pids=()
@@ -53,11 +46,7 @@ scenario() {
   sleep 1
   for pid in "${LIVE_PIDS[@]}"; do before+=("$(rss_kib "$pid")"); done
   urls=$(IFS=,; echo "${LIVE_URLS[*]}")
-  if [[ "$client" == rust ]]; then
-    coproc BENCH { target/release/bench-live-client "$urls" /api/socket.io "$connections" 5; }
-  else
-    coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5 "${BENCH_WORKERS:-4}"; }
-  fi
+  coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5 "${BENCH_WORKERS:-4}"; }
   read -r line <&"${BENCH[0]}"
   sleep 2
   for pid in "${LIVE_PIDS[@]}"; do after+=("$(rss_kib "$pid")"); done
@@ -79,7 +68,7 @@ print("visitor change -> every client: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d
 PY
 }
 
-echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients ($client client)"
+echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients"
 start_live
 scenario "one live process (local adapter)"
 kill "${LIVE_PIDS[@]}"; LIVE_PIDS=() LIVE_URLS=()
