@@ -12,6 +12,7 @@ pub mod identity;
 pub mod live;
 pub mod model;
 pub mod queries;
+pub mod tree;
 
 pub use cache::Cache;
 pub use config::Config;

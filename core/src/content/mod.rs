@@ -21,14 +21,15 @@ pub const FALLBACK_LOCALE: &str = "en";
 /// Email templates the server sends, which must exist in the fallback locale.
 pub const REQUIRED_EMAILS: &[&str] = &["login", "login-unknown"];
 
-/// Largest accepted file.
-const MAX_FILE_BYTES: u64 = 512 * 1024;
-/// Largest accepted content folder.
-const MAX_TOTAL_BYTES: u64 = 16 * 1024 * 1024;
-/// Most files read from a content folder.
-const MAX_FILES: usize = 2_000;
-/// Deepest folder level read (`emails/<name>/<locale>.md` is 3).
-const MAX_DEPTH: usize = 3;
+/// What a content folder may hold: 512 KiB per file, 16 MiB and 2,000 files in all, three levels
+/// (`emails/<name>/<locale>.md`), no hidden entries.
+const LIMITS: crate::tree::Limits = crate::tree::Limits {
+    max_file_bytes: 512 * 1024,
+    max_total_bytes: 16 * 1024 * 1024,
+    max_files: 2_000,
+    max_depth: 3,
+    skip_hidden: true,
+};
 
 static BUNDLED: include_dir::Dir<'static> =
     include_dir::include_dir!("$CARGO_MANIFEST_DIR/../content");
@@ -76,57 +77,14 @@ impl ContentFiles {
         }
     }
 
-    /// Reads `root` recursively. Symlinks and hidden entries (`.git`) are skipped, never followed, so a checkout
-    /// cannot make plaza read outside it; sizes are bounded.
+    /// Reads `root` recursively within the content limits. Symlinks and hidden entries (`.git`) are skipped,
+    /// never followed, so a checkout cannot make plaza read outside it.
     pub fn read_dir(root: &Path) -> Result<Self, String> {
-        let mut out = Self::default();
-        let mut total = 0u64;
-        let mut pending = vec![(root.to_path_buf(), String::new(), 0usize)];
-        while let Some((dir, prefix, depth)) = pending.pop() {
-            let entries = std::fs::read_dir(&dir)
-                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let rel = format!("{prefix}{name}");
-                if name.starts_with('.') {
-                    continue;
-                }
-                let kind = entry
-                    .file_type()
-                    .map_err(|e| format!("cannot stat {rel}: {e}"))?;
-                if kind.is_symlink() {
-                    out.skipped.push(format!("{rel}: symbolic link skipped"));
-                } else if kind.is_dir() {
-                    if depth + 1 < MAX_DEPTH {
-                        pending.push((entry.path(), format!("{rel}/"), depth + 1));
-                    } else {
-                        out.skipped
-                            .push(format!("{rel}/: folder too deep, skipped"));
-                    }
-                } else if kind.is_file() {
-                    let size = entry
-                        .metadata()
-                        .map_err(|e| format!("cannot stat {rel}: {e}"))?
-                        .len();
-                    if size > MAX_FILE_BYTES {
-                        return Err(format!(
-                            "{rel} is {size} bytes; files are limited to {MAX_FILE_BYTES}"
-                        ));
-                    }
-                    total += size;
-                    if total > MAX_TOTAL_BYTES || out.files.len() >= MAX_FILES {
-                        return Err(format!(
-                            "the content folder is too large (limits: {MAX_FILES} files, {MAX_TOTAL_BYTES} bytes)"
-                        ));
-                    }
-                    let bytes = std::fs::read(entry.path())
-                        .map_err(|e| format!("cannot read {rel}: {e}"))?;
-                    out.files.insert(rel, bytes);
-                }
-            }
-        }
-        Ok(out)
+        let tree = crate::tree::read(root, &LIMITS)?;
+        Ok(Self {
+            files: tree.files,
+            skipped: tree.skipped,
+        })
     }
 
     /// Number of files read.

@@ -8,7 +8,6 @@ use std::path::Path;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use anyhow::Context as _;
 use plaza_core::ApiError;
 use serde_json::json;
 
@@ -19,8 +18,14 @@ use crate::state::AppState;
 
 /// Cache policy of content-hashed build files.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// Largest client build read into memory.
-const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
+/// What a client build may hold: 64 MiB in all, any depth, hidden files included (symlinks are skipped).
+const LIMITS: plaza_core::tree::Limits = plaza_core::tree::Limits {
+    max_file_bytes: 64 * 1024 * 1024,
+    max_total_bytes: 64 * 1024 * 1024,
+    max_files: usize::MAX,
+    max_depth: usize::MAX,
+    skip_hidden: false,
+};
 
 /// The client build, by path relative to `CLIENT_DIR` (`/`-separated).
 #[derive(Debug, Default)]
@@ -41,35 +46,18 @@ impl ClientFiles {
             );
             return Ok(Self::default());
         }
-        let mut files = HashMap::new();
-        let mut total = 0;
-        let mut pending = vec![(dir.to_path_buf(), String::new())];
-        while let Some((folder, prefix)) = pending.pop() {
-            for entry in std::fs::read_dir(&folder)
-                .with_context(|| format!("reading {}", folder.display()))?
-            {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let kind = entry.file_type()?;
-                if kind.is_dir() {
-                    pending.push((entry.path(), format!("{prefix}{name}/")));
-                } else if kind.is_file() {
-                    total += entry.metadata()?.len();
-                    anyhow::ensure!(
-                        total <= MAX_TOTAL_BYTES,
-                        "the client build in {} is over 64 MiB",
-                        dir.display()
-                    );
-                    let (content_type, compress) = content_type(&name);
-                    let body =
-                        std::fs::read(entry.path()).with_context(|| format!("reading {name}"))?;
-                    files.insert(
-                        format!("{prefix}{name}"),
-                        Representation::bytes(body, content_type, compress)?,
-                    );
-                }
-            }
+        let tree = plaza_core::tree::read(dir, &LIMITS).map_err(anyhow::Error::msg)?;
+        for skipped in &tree.skipped {
+            tracing::warn!(dir = %dir.display(), "client build: {skipped}");
         }
+        let files = tree
+            .files
+            .into_iter()
+            .map(|(path, body)| {
+                let (content_type, compress) = content_type(&path);
+                Ok((path, Representation::bytes(body, content_type, compress)?))
+            })
+            .collect::<anyhow::Result<HashMap<_, _>>>()?;
         tracing::info!(dir = %dir.display(), files = files.len(), "serving the web client");
         Ok(Self { files })
     }
