@@ -66,6 +66,24 @@ pub fn plaza_bin() -> std::path::PathBuf {
     bin
 }
 
+/// Runs the `plaza` binary with `args` in a clean environment (only `PATH`) plus `vars`, and waits for it.
+pub fn run_plaza<K, V>(
+    args: &[&str],
+    vars: impl IntoIterator<Item = (K, V)>,
+) -> std::process::Output
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(plaza_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(vars)
+        .output()
+        .expect("plaza runs")
+}
+
 /// Polls `probe` every 50 ms until it returns true or `within` passes; returns how long it took.
 pub async fn eventually<F, Fut>(
     within: std::time::Duration,

@@ -1,19 +1,12 @@
 //! The `plaza` binary as an operator meets it: help, configuration errors, modes, migrate, `.env.example`.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use plaza_tests::{Backend, TestDb, plaza_bin};
+use plaza_tests::{Backend, TestDb};
 
 /// Runs plaza with a clean environment plus `vars`.
 fn plaza(args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(plaza_bin());
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("plaza runs")
+    plaza_tests::run_plaza(args, vars.iter().copied())
 }
 
 fn stderr(output: &Output) -> String {

@@ -2,14 +2,13 @@
 //! the old content still served, sanitised pages, settings inside `/schedule`, rollback, share pages and the static
 //! export.
 
-use std::process::Command;
 use std::time::Duration;
 
 use plaza_core::queries::logs;
 use plaza_jobs::content::{self, Origin};
 use plaza_tests::content_repo::ContentRepo;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
-use plaza_tests::{Backend, TestApp, eventually, for_each_backend, plaza_bin, spawn_app};
+use plaza_tests::{Backend, TestApp, eventually, for_each_backend, run_plaza, spawn_app};
 use serde_json::Value;
 
 async fn spawn_with_repo(backend: Backend, repo: &ContentRepo) -> TestApp {
@@ -108,15 +107,11 @@ async fn invalid_settings_exit_non_zero_naming_the_problem_and_the_old_content_s
     let repo = ContentRepo::seeded();
     let app = spawn_with_repo(Backend::Real, &repo).await;
     let fetch = |repo: &ContentRepo| {
-        let mut cmd = Command::new(plaza_bin());
-        cmd.args(["--mode", "fetch-content"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("LOG_FORMAT", "json");
-        for (k, v) in app.storage_env().into_iter().chain(repo.env()) {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("plaza runs")
+        let vars = app.storage_env().into_iter().chain(repo.env());
+        run_plaza(
+            &["--mode", "fetch-content"],
+            vars.chain([("LOG_FORMAT", "json".to_owned())]),
+        )
     };
     let ok = fetch(&repo);
     assert!(

@@ -272,13 +272,9 @@ async fn two_live_processes_share_one_count_and_a_killed_one_drops_out() {
     assert_eq!(event[0]["eventName"], "atrium/widget");
 
     // `--mode log-visitors` (the CronJob) stores the cluster count.
-    let output = std::process::Command::new(plaza_tests::plaza_bin())
-        .args(["--mode", "log-visitors"])
-        .env_clear()
-        .envs(borrowed(&env))
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("plaza runs");
+    let mut vars = borrowed(&env);
+    vars.push(("RUST_LOG", "off"));
+    let output = plaza_tests::run_plaza(&["--mode", "log-visitors"], vars);
     assert!(
         output.status.success(),
         "{}",

@@ -3,26 +3,19 @@
 //! checked end to end: the schedule and content served, a ticket holder signing in through the emailed link, and
 //! one visitor count across both live processes, with a signed-in socket's metric stored.
 
-use std::process::Command;
 use std::time::Duration;
 
 use plaza_core::queries::logs;
 use plaza_tests::fake_tito::{FakeTito, ticket};
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT};
 use plaza_tests::storage::TempDir;
-use plaza_tests::{Backend, TestCache, TestDb, eventually, plaza_bin};
+use plaza_tests::{Backend, TestCache, TestDb, eventually, run_plaza};
 use serde_json::{Value, json};
 
 /// Runs a one-shot mode to completion; panics with its stderr when it fails.
 fn job(mode: &str, env: &[(&str, &str)]) -> String {
-    let output = Command::new(plaza_bin())
-        .args(["--mode", mode])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .output()
-        .expect("plaza runs");
+    let vars = env.iter().copied().chain([("RUST_LOG", "warn")]);
+    let output = run_plaza(&["--mode", mode], vars);
     assert!(
         output.status.success(),
         "--mode {mode} failed: {}",
