@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `scripts/bench live [CONNECTIONS]`: the live server under CONNECTIONS (default 10,000) websocket socket.io clients
-# (the official JS client, tests/js/bench-live.mjs): connect time, RSS per connection, and the delay from a visitor
-# change to every client receiving the new count (p50/p99 over 10 changes). First one `live` process (local
-# adapter), then two `live` processes sharing Redis with the clients split between them.
-# Everything runs on 127.0.0.1: the node clients (BENCH_WORKERS processes, default 4), Redis and plaza share the
-# machine's cores, so the delays include the clients' own decoding time.
+# `scripts/bench live [CONNECTIONS]`: the live server under CONNECTIONS (default 10,000) websocket socket.io clients:
+# connect time, RSS per connection, and the delay from a visitor change to every client receiving the new count
+# (p50/p99 over 10 changes). First one `live` process (local adapter), then two `live` processes sharing Redis with
+# the clients split between them.
+# Clients: BENCH_CLIENT=rust (default; tests/src/bin/bench-live-client.rs, every client a task in one process) or
+# BENCH_CLIENT=node (the official socket.io-client, tests/js/bench-live.mjs, in BENCH_WORKERS processes, default 4).
+# Everything runs on 127.0.0.1: the clients, Redis and plaza share the machine's cores, so the delays include the
+# clients' own decoding time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/services.sh
@@ -17,8 +19,19 @@ if (( $(ulimit -n) < connections + 1000 )); then
   exit 1
 fi
 ensure_redis
-cargo build --locked --release -p plaza --bin plaza >&2
-if [[ ! -d tests/js/node_modules/socket.io-client ]]; then npm ci --prefix tests/js --no-audit --no-fund >&2; fi
+# PLAZA_BIN: an already built binary to measure instead (e.g. to compare two builds).
+plaza_bin="${PLAZA_BIN:-}"
+if [[ -z "$plaza_bin" ]]; then
+  cargo build --locked --release -p plaza --bin plaza >&2
+  plaza_bin=target/release/plaza
+fi
+plaza_bin=$(realpath "$plaza_bin")
+client="${BENCH_CLIENT:-rust}"
+if [[ "$client" == rust ]]; then
+  cargo build --locked --release -p plaza-tests --bin bench-live-client >&2
+elif [[ ! -d tests/js/node_modules/socket.io-client ]]; then
+  npm ci --prefix tests/js --no-audit --no-fund >&2
+fi
 
 workdir=$(mktemp -d)
 pids=()
@@ -28,14 +41,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 export DATABASE_URL="sqlite://$workdir/bench.db" JWT_SECRET="bench-secret-bench-secret-bench-secret-01"
-target/release/plaza --mode migrate >/dev/null
+"$plaza_bin" --mode migrate >/dev/null
 
 # start_live [REDIS_URL]: starts one live process; appends its pid to LIVE_PIDS and its URL to LIVE_URLS.
 LIVE_PIDS=() LIVE_URLS=()
 start_live() {
   local port; port=$(free_port)
   (cd "$workdir" && LISTEN_ADDR="127.0.0.1:$port" RUST_LOG=warn REDIS_URL="${1:-}" REDIS_PREFIX="bench-live-$$:" \
-    exec "$OLDPWD/target/release/plaza" --mode live) >"$workdir/live-$port.log" 2>&1 &
+    exec "$plaza_bin" --mode live) >"$workdir/live-$port.log" 2>&1 &
   pids+=("$!"); LIVE_PIDS+=("$!"); LIVE_URLS+=("http://127.0.0.1:$port")
   wait_for 30 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$workdir/live-$port.log" >&2; return 1; }
 }
@@ -46,7 +59,11 @@ scenario() {
   sleep 1
   for pid in "${LIVE_PIDS[@]}"; do before+=("$(rss_kib "$pid")"); done
   urls=$(IFS=,; echo "${LIVE_URLS[*]}")
-  coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5 "${BENCH_WORKERS:-4}"; }
+  if [[ "$client" == rust ]]; then
+    coproc BENCH { target/release/bench-live-client "$urls" /api/socket.io "$connections" 5; }
+  else
+    coproc BENCH { node tests/js/bench-live.mjs "$urls" /api/socket.io "$connections" 5 "${BENCH_WORKERS:-4}"; }
+  fi
   read -r line <&"${BENCH[0]}"
   sleep 2
   for pid in "${LIVE_PIDS[@]}"; do after+=("$(rss_kib "$pid")"); done
@@ -68,7 +85,7 @@ print("visitor change -> every client: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d
 PY
 }
 
-echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients"
+echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients ($client client)"
 start_live
 scenario "one live process (local adapter)"
 kill "${LIVE_PIDS[@]}"; LIVE_PIDS=() LIVE_URLS=()

@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// The room every socket joins and the event carrying the count (the reference's names).
 pub const ROOM: &str = "site-visitors";
 
-/// How long local changes are gathered before this process's share is written (a connection burst costs a few
-/// writes, not one per socket).
+/// The shortest gap between two writes of this process's share: the first change after a quiet spell is written at
+/// once, later ones are gathered until the gap has passed (a connection burst costs a few writes, not one per
+/// socket).
 const WRITE_COALESCE: Duration = Duration::from_millis(10);
 
 /// This process's visitor bookkeeping. Cheap to clone.
@@ -99,12 +100,20 @@ impl Visitors {
         let inner = &self.0;
         let mut published: Option<i64> = None;
         let mut failing = false;
+        let mut last_write = Instant::now().checked_sub(WRITE_COALESCE);
         loop {
             tokio::select! {
-                () = inner.changed.notified() => tokio::time::sleep(WRITE_COALESCE).await,
+                () = inner.changed.notified() => {
+                    if let Some(due) = last_write.map(|at| at + WRITE_COALESCE)
+                        && due > Instant::now()
+                    {
+                        tokio::time::sleep_until(due).await;
+                    }
+                }
                 () = tokio::time::sleep(self.heartbeat()) => {}
                 () = shutdown.cancelled() => break,
             }
+            last_write = Some(Instant::now());
             let local = self.local();
             match inner
                 .cache
