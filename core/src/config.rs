@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::proxy::TrustedProxies;
+
 /// One environment variable plaza reads.
 #[derive(Debug, Clone, Copy)]
 pub struct VarSpec {
@@ -196,6 +198,12 @@ pub const VARS: &[VarSpec] = &[
         default: Some("30"),
         example: "",
         doc: "Login requests per client IP per minute before 429.",
+    },
+    VarSpec {
+        name: "TRUSTED_PROXIES",
+        default: Some("loopback, private"),
+        example: "",
+        doc: "Proxies whose Forwarded / X-Forwarded-For entries are believed for a client's IP (per-IP limits): CIDRs or addresses, loopback, private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) or none.",
     },
     VarSpec {
         name: "CALENDAR_TOKEN_TTL_DAYS",
@@ -531,6 +539,8 @@ pub struct Config {
     pub login_limit_per_email: u32,
     /// `LOGIN_LIMIT_PER_IP`.
     pub login_limit_per_ip: u32,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
     /// `CALENDAR_TOKEN_TTL_DAYS`, as a duration.
     pub calendar_token_ttl: Duration,
     /// `CALENDAR_NAME`.
@@ -715,6 +725,7 @@ impl Config {
             login_notify_unknown: vars.parse("LOGIN_NOTIFY_UNKNOWN", boolean)?,
             login_limit_per_email: vars.parse("LOGIN_LIMIT_PER_EMAIL", positive::<u32>)?,
             login_limit_per_ip: vars.parse("LOGIN_LIMIT_PER_IP", positive::<u32>)?,
+            trusted_proxies: vars.parse("TRUSTED_PROXIES", TrustedProxies::parse)?,
             calendar_token_ttl: Duration::from_secs(
                 24 * 3600 * vars.parse("CALENDAR_TOKEN_TTL_DAYS", positive::<u64>)?,
             ),

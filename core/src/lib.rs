@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod live;
 pub mod model;
+pub mod proxy;
 pub mod queries;
 pub mod tree;
 

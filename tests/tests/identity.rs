@@ -67,6 +67,25 @@ async fn request_link(app: &TestApp, email: &str) -> reqwest::Response {
     .await
 }
 
+/// Requests a link as a proxy would forward it: `forwarded` goes into `Forwarded` when it has a `for=`, else into
+/// `X-Forwarded-For`. Returns the status.
+async fn login_via(app: &TestApp, email: &str, forwarded: &str) -> u16 {
+    let header = if forwarded.contains("for=") {
+        "forwarded"
+    } else {
+        "x-forwarded-for"
+    };
+    app.client
+        .post(app.url("/api/auth/login"))
+        .header(header, forwarded)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
+}
+
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"]
         .to_str()
@@ -216,6 +235,26 @@ for_each_backend! {
         assert_eq!(refused.status(), 429);
         assert!(refused.headers().contains_key("retry-after"));
         assert_eq!(json_body(refused).await["codes"][0], "general.tooManyRequests");
+    }
+
+    async fn the_per_ip_limit_counts_the_client_its_trusted_proxies_vouch_for(backend: Backend) {
+        // The test client connects from 127.0.0.1: a trusted hop by default, as the all-mode front is.
+        let (app, _sink) = app_with_mail(backend, &[("LOGIN_LIMIT_PER_IP", "2")]).await;
+        assert_eq!(login_via(&app, "a1@example.org", "8.8.4.4").await, 200);
+        assert_eq!(login_via(&app, "a2@example.org", "8.8.4.4").await, 200);
+        assert_eq!(login_via(&app, "a3@example.org", "8.8.4.4").await, 429);
+        // A forged entry on the left does not make a new client: the proxy appended the real one.
+        assert_eq!(login_via(&app, "a4@example.org", "1.1.1.1, 8.8.4.4").await, 429);
+        assert_eq!(login_via(&app, "a5@example.org", "9.9.9.9").await, 200, "another client");
+        assert_eq!(login_via(&app, "a6@example.org", "for=\"9.9.9.9:4711\"; proto=https").await, 200);
+
+        // Trusting no proxy: the peer is the client, whatever the headers say.
+        let (app, _sink) =
+            app_with_mail(backend, &[("LOGIN_LIMIT_PER_IP", "2"), ("TRUSTED_PROXIES", "none")]).await;
+        assert_eq!(login_via(&app, "b1@example.org", "8.8.4.4").await, 200);
+        assert_eq!(login_via(&app, "b2@example.org", "8.8.8.8").await, 200);
+        let refused = login_via(&app, "b3@example.org", "9.9.9.9").await;
+        assert_eq!(refused, 429, "a forwarded header from an untrusted peer changes nothing");
     }
 
     async fn bad_login_bodies_get_clear_400s_and_huge_ones_413(backend: Backend) {

@@ -83,11 +83,7 @@ async fn post_login(
             ApiError::validation(vec![Failure::new("email", "is not an email address")]).into(),
         );
     }
-    let ip = req
-        .connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_owned();
+    let ip = super::client_ip(&req, &state.config.trusted_proxies);
     let hash = hash_email(&email);
     rate_limit(
         &state,

@@ -20,7 +20,10 @@ mod schedule;
 mod share;
 mod tito;
 
-use actix_web::web;
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::{HttpRequest, web};
+use plaza_core::proxy::{TrustedProxies, forwarded_chain};
 
 pub use self::client::ClientFiles;
 pub use self::error::HttpError;
@@ -61,4 +64,21 @@ pub fn configure_app(
             )
             .default_service(web::to(client::serve_client));
     }
+}
+
+/// The client's IP as far as `trusted` proxies vouch for it (the peer itself when it is no trusted proxy).
+pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+    let values = |name: &str| {
+        req.headers()
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+    };
+    trusted.client(
+        peer,
+        &forwarded_chain(values("forwarded"), values("x-forwarded-for")),
+    )
 }
