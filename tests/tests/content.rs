@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use plaza_core::queries::logs;
 use plaza_jobs::content::{self, Origin};
+use plaza_tests::app::json_body;
 use plaza_tests::content_repo::ContentRepo;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
 use plaza_tests::{Backend, TestApp, eventually, for_each_backend, run_plaza, spawn_app};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn spawn_with_repo(backend: Backend, repo: &ContentRepo) -> TestApp {
     let env = repo.env();
@@ -100,6 +101,67 @@ for_each_backend! {
         let login = page(&app, "login").await;
         assert!(!login["content"]["en"].as_str().expect("en").contains("version two"));
     }
+
+    async fn admins_import_list_and_roll_back_content_over_http(backend: Backend) {
+        let repo = ContentRepo::seeded();
+        let app = spawn_with_repo(backend, &repo).await;
+        let admin = app.token_for("admin@example.org", &["admin"]).await;
+        let attendee = app.token_for("ada@example.org", &[]).await;
+        for path in ["/api/admin/content", "/api/admin/content/versions"] {
+            assert_eq!(app.get_as(&attendee, path).await.status(), 401, "{path}");
+        }
+        assert_eq!(app.post_as(&attendee, "/api/admin/content").await.status(), 401);
+        let status = json_body(app.get_as(&admin, "/api/admin/content").await).await;
+        assert_eq!(status, json!({"isEnabled": true, "isRunning": false, "source": "git", "version": 0}));
+
+        let first = import_over_http(&app, &admin, 0).await;
+        repo.write("login/en.md", "## Sign in, version two\n");
+        repo.commit("v2");
+        let second = import_over_http(&app, &admin, first).await;
+        let listed = json_body(app.get_as(&admin, "/api/admin/content/versions").await).await;
+        let ids: Vec<(i64, bool)> = listed["versions"].as_array().expect("versions").iter()
+            .map(|v| (v["id"].as_i64().expect("id"), v["served"].as_bool().expect("served")))
+            .collect();
+        assert_eq!(ids, [(second, true), (first, false)]);
+        assert_eq!(listed["versions"][0]["source"].as_str().map(|s| s.starts_with("git ")), Some(true), "{listed}");
+
+        let rollback = app.post_as(&admin, &format!("/api/admin/content/versions/{first}/publish")).await;
+        assert_eq!(json_body(rollback).await, json!({"message": "ok", "version": first}));
+        let served = eventually(Duration::from_secs(10), || async { app.state.content.current().version == first });
+        assert!(served.await.is_some(), "the rollback is served");
+        assert!(!page(&app, "login").await["content"]["en"].as_str().expect("en").contains("version two"));
+
+        let unknown = app.post_as(&admin, "/api/admin/content/versions/999999/publish").await;
+        assert_eq!(unknown.status(), 404);
+        for path in ["/api/admin/speakers/versions", "/api/admin/speakers"] {
+            let no_such_import = app.get_as(&admin, path).await;
+            assert_eq!(no_such_import.status(), 404, "{path}");
+            assert!(json_body(no_such_import).await["codes"].is_array(), "the error envelope");
+        }
+        let schedule = json_body(app.get_as(&admin, "/api/admin/schedule").await).await;
+        assert_eq!(schedule["source"], "demo", "/admin/schedule is /admin/pretalx");
+
+        let held = plaza_jobs::acquire(&app.jobs(), content::JOB, content::LOCK_TTL).await.expect("lock");
+        assert_eq!(json_body(app.get_as(&admin, "/api/admin/content").await).await["isRunning"], true);
+        let refused = app.post_as(&admin, "/api/admin/content").await;
+        assert_eq!(refused.status(), 400);
+        assert_eq!(json_body(refused).await["codes"], json!(["admin.alreadyRunning"]));
+        held.run(|| async { Ok(()) }).await.expect("release");
+    }
+}
+
+/// Starts a content import with `POST /api/admin/content` and waits until a version other than `previous` is served.
+async fn import_over_http(app: &TestApp, admin: &str, previous: i64) -> i64 {
+    let started = app.post_as(admin, "/api/admin/content").await;
+    assert_eq!(json_body(started).await["message"], "ok");
+    let served = eventually(Duration::from_secs(15), || async {
+        app.state.content.current().version != previous
+    });
+    assert!(
+        served.await.is_some(),
+        "the background import published new content"
+    );
+    app.state.content.current().version
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
