@@ -293,6 +293,40 @@ for_each_backend! {
         assert!(attendees::find_by_email(&app.state.db, "zoë@example.org").await.expect("db").is_none());
     }
 
+    async fn the_preferred_language_is_saved_and_the_next_email_uses_it(backend: Backend) {
+        let (app, sink) = app_with_mail(backend, &[]).await;
+        give_ticket(&app, "ti_5", "lucia@example.org", "Lucía", "complete").await;
+        request_link(&app, "lucia@example.org").await;
+        let auth = finish(&app, &login_token(&sink, "lucia@example.org", 1).await).await;
+        let patch = |body: serde_json::Value, token: Option<&str>| {
+            let request = app.client.patch(app.url("/api/auth/me")).json(&body);
+            let request = match token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            async move { request.send().await.expect("sent") }
+        };
+
+        let saved = patch(json!({"language": "es"}), Some(&auth)).await;
+        assert_eq!(saved.status(), 200);
+        assert_eq!(json_body(saved).await["registration"]["language"], "es");
+        let me = json_body(app.get_as(&auth, "/api/auth/me").await).await;
+        assert_eq!(me["registration"]["language"], "es");
+        request_link(&app, "lucia@example.org").await;
+        let messages = sink.wait_for("lucia@example.org", 2, Duration::from_secs(10)).await;
+        assert!(messages[1].data.contains("Tu enlace de acceso"), "{}", messages[1].data);
+
+        let unknown = patch(json!({"language": "xx"}), Some(&auth)).await;
+        assert_eq!(unknown.status(), 400);
+        let failure = &json_body(unknown).await["failures"][0];
+        assert_eq!((failure["path"].as_str(), failure["message"].as_str()), (Some("language"), Some("is not one of en, es")));
+        let extra = patch(json!({"language": "en", "email": "x@example.org"}), Some(&auth)).await;
+        assert_eq!(extra.status(), 400, "only the language can be changed");
+        assert_eq!(patch(json!({"language": "en"}), None).await.status(), 401);
+        let me = json_body(app.get_as(&auth, "/api/auth/me").await).await;
+        assert_eq!(me["registration"]["language"], "es", "refused changes changed nothing");
+    }
+
     async fn an_admin_can_revoke_a_users_tokens(backend: Backend) {
         let (app, _sink) = app_with_mail(backend, &[]).await;
         let user = app.token_for("ada@example.org", &[]).await;

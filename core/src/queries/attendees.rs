@@ -65,6 +65,12 @@ pub async fn revoke_tokens(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
     on_db!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
 }
 
+/// Sets the preferred language of attendee `id`; false when no such attendee.
+pub async fn set_language(db: &Db, id: i32, language: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET language = $1 WHERE id = $2";
+    on_db!(db, pool => sqlx::query(SQL).bind(language).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
 /// The attendee with (normalised) `email`.
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Attendee>, sqlx::Error> {
     const SQL: &str = concat!("SELECT ", columns!(), " FROM attendees WHERE email = $1");

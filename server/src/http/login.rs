@@ -1,7 +1,8 @@
 //! Magic-link sign-in and the profile: `POST /auth/login` (same answer whether or not the address may sign in;
 //! rate-limited per address and per IP), `GET /auth/login/:token` (a confirm page — mail scanners only GET, so
 //! nothing is consumed), `POST /auth/login/:token` (consumes the single-use link, redirects to the client with an
-//! auth token), `GET /auth/me` and `DELETE /auth/me`.
+//! auth token), `GET /auth/me`, `PATCH /auth/me` (the preferred language: emails and calendars use it) and
+//! `DELETE /auth/me`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -27,7 +28,12 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .get(get_login_link)
                 .post(post_login_link),
         )
-        .service(web::resource("/auth/me").get(get_me).delete(delete_me));
+        .service(
+            web::resource("/auth/me")
+                .get(get_me)
+                .patch(patch_me)
+                .delete(delete_me),
+        );
 }
 
 /// `POST /auth/login` body (strict, as the reference).
@@ -37,6 +43,13 @@ struct LoginBody {
     email: String,
     #[serde(default)]
     redirect: Option<String>,
+}
+
+/// `PATCH /auth/me` body: the fields an attendee may change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    language: String,
 }
 
 /// The client URL a relative `redirect` resolves to; anything else (absolute, protocol-relative) is dropped, so a
@@ -216,13 +229,36 @@ async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError>
 
 /// `{registration}`: the signed-in attendee's row (401 when blocked since).
 async fn get_me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let attendee = attendees::get(&state.db, user.id())
+    registration(&state, user.id()).await
+}
+
+/// `{registration}` of attendee `id`; 401 once the account is gone or blocked.
+async fn registration(state: &AppState, id: i32) -> Result<HttpResponse, HttpError> {
+    let attendee = attendees::get(&state.db, id)
         .await?
         .ok_or(ApiError::Unauthorized("general.unauthorized"))?;
     if state.blocked().contains(&attendee.email) {
         return Err(ApiError::Unauthorized("general.unauthorized").into());
     }
     Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
+}
+
+/// Sets the preferred language (one of `LOCALES`); answers the updated `{registration}`. Tokens keep the language
+/// they were signed with until the next sign-in; emails use the stored one at once.
+async fn patch_me(
+    user: AuthUser,
+    body: web::Json<ProfileBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let ProfileBody { language } = body.into_inner();
+    if !state.config.locales.contains(&language) {
+        let expected = format!("is not one of {}", state.config.locales.join(", "));
+        return Err(ApiError::validation(vec![Failure::new("language", &expected)]).into());
+    }
+    if !attendees::set_language(&state.db, user.id(), &language).await? {
+        return Err(ApiError::Unauthorized("general.unauthorized").into());
+    }
+    registration(&state, user.id()).await
 }
 
 /// Deletes the account: the attendee row with its attendance and logs, in one statement; old tokens stop working.
