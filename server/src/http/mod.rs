@@ -14,6 +14,7 @@ mod general;
 mod lint_page;
 mod login;
 pub mod observe;
+pub mod openapi;
 mod ops;
 mod representation;
 mod schedule;
@@ -53,6 +54,7 @@ pub fn configure_app(
             .service(
                 web::scope(&base)
                     .configure(general::config)
+                    .configure(openapi::config)
                     .configure(schedule::config)
                     .configure(content::config)
                     .configure(share::config)
