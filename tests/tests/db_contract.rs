@@ -1,5 +1,6 @@
 //! The database contract: Postgres and SQLite apply the same schema and answer the same queries the same way.
 
+use plaza_core::config::DatabaseUrl;
 use plaza_core::queries::logs;
 use plaza_core::queries::versions::{self, Table};
 use plaza_core::{Db, on_db};
@@ -207,5 +208,30 @@ mod tickets_table {
             let cursor = tickets::cursor(&t.db).await.expect("cursor").expect("some");
             assert!((cursor - (Utc::now() - Duration::minutes(3))).num_seconds().abs() <= 1, "{cursor}");
         }
+    }
+}
+
+/// Several processes starting on one fresh SQLite file (`all` migrates at start) all succeed: the migrator holds a
+/// file lock beside the database while it runs, as Postgres's advisory lock does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrations_on_one_sqlite_file_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/plaza.db", dir.path().display()))
+            .expect("SQLite URL");
+        let mut dbs = Vec::new();
+        for _ in 0..4 {
+            dbs.push(Db::connect(&url, 2).await.expect("opens"));
+        }
+        let mut runs = tokio::task::JoinSet::new();
+        for db in &dbs {
+            let db = db.clone();
+            runs.spawn(async move { db.migrate().await });
+        }
+        while let Some(result) = runs.join_next().await {
+            let result = result.expect("the task ran");
+            result.unwrap_or_else(|err| panic!("round {round}: {err}"));
+        }
+        assert_eq!(count(&dbs[0], "SELECT COUNT(*) FROM attendees").await, 0);
     }
 }

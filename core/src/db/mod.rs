@@ -5,6 +5,8 @@
 //! `migrations/<engine>/` and are embedded in the binary; only `plaza --mode migrate` (and `all` on the embedded
 //! tier) applies them.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +18,29 @@ use crate::config::{DatabaseKind, DatabaseUrl};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Waits for and takes the migration lock of the SQLite database at `database` (released when the file is
+/// dropped); `None` for an in-memory database, which no other process can see.
+async fn sqlite_migration_lock(database: &Path) -> Result<Option<File>, sqlx::Error> {
+    if database.as_os_str().is_empty() || database == Path::new(":memory:") {
+        return Ok(None);
+    }
+    let mut name = database.as_os_str().to_owned();
+    name.push(".migrate-lock");
+    let path = PathBuf::from(name);
+    let lock = tokio::task::spawn_blocking(move || {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|err| sqlx::Error::Io(std::io::Error::other(err)))??;
+    Ok(Some(lock))
+}
 
 /// A connection pool on Postgres or SQLite. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -79,12 +104,16 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations. On Postgres concurrent runs are serialised by an advisory lock (sqlx's
-    /// migrator takes one), so several `migrate` Jobs or pods starting together are safe. Fails on any error.
+    /// Applies pending migrations. Concurrent runs are serialised, so several processes starting together are
+    /// safe: on Postgres by an advisory lock (sqlx's migrator takes one), on SQLite by an exclusive lock on the file
+    /// `<database>.migrate-lock` beside it (sqlx takes none there). Fails on any error.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Self::Sqlite(pool) => {
+                let _lock = sqlite_migration_lock(pool.connect_options().get_filename()).await?;
+                SQLITE_MIGRATIONS.run(pool).await
+            }
         }
     }
 
