@@ -88,19 +88,30 @@ impl Import {
     }
 }
 
-/// `{isEnabled, isRunning, source, version}`: a source is always configured (the demo event and the bundled
-/// content stand in), whether a run holds the lock right now (locks expire, so a crashed run does not read as
-/// running forever), and the version this process serves.
-async fn status(import: Import, state: &AppState) -> Result<HttpResponse, HttpError> {
+/// `GET /admin/{pretalx|schedule|content}`: `{isEnabled, isRunning, source, version}` — a source is always
+/// configured (the demo event and the bundled content stand in), whether a run holds the lock right now (locks
+/// expire, so a crashed run does not read as running forever), and the version this process serves.
+async fn get_status(
+    _admin: AdminUser,
+    path: web::Path<Import>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let import = path.into_inner();
     let running = plaza_jobs::is_running(&state.jobs(), import.job().0).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "isEnabled": true, "isRunning": running, "source": import.source(state),
-        "version": import.served(state),
+        "isEnabled": true, "isRunning": running, "source": import.source(&state),
+        "version": import.served(&state),
     })))
 }
 
-/// Starts a run in the background; 400 `admin.alreadyRunning` when one holds the lock.
-async fn start(import: Import, state: &AppState) -> Result<HttpResponse, HttpError> {
+/// `POST /admin/{pretalx|schedule|content}`: starts a run in the background; 400 `admin.alreadyRunning` when one
+/// holds the lock.
+async fn post_start(
+    _admin: AdminUser,
+    path: web::Path<Import>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let import = path.into_inner();
     let ctx = state.jobs();
     let (job, ttl) = import.job();
     let guard = plaza_jobs::acquire(&ctx, job, ttl)
@@ -111,24 +122,6 @@ async fn start(import: Import, state: &AppState) -> Result<HttpResponse, HttpErr
         let _ = guard.run(|| import.run(ctx)).await;
     });
     Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
-}
-
-/// `GET /admin/{pretalx|schedule|content}`.
-async fn get_status(
-    _admin: AdminUser,
-    path: web::Path<Import>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, HttpError> {
-    status(path.into_inner(), &state).await
-}
-
-/// `POST /admin/{pretalx|schedule|content}`.
-async fn post_start(
-    _admin: AdminUser,
-    path: web::Path<Import>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, HttpError> {
-    start(path.into_inner(), &state).await
 }
 
 fn job_error(err: JobError) -> HttpError {

@@ -1,8 +1,7 @@
 //! Magic-link sign-in and the profile: `POST /auth/login` (same answer whether or not the address may sign in;
 //! rate-limited per address and per IP), `GET /auth/login/:token` (a confirm page — mail scanners only GET, so
 //! nothing is consumed), `POST /auth/login/:token` (consumes the single-use link, redirects to the client with an
-//! auth token), `GET /auth/me`, `PATCH /auth/me` (the preferred language: emails and calendars use it) and
-//! `DELETE /auth/me`.
+//! auth token), `GET /auth/me`, `PATCH /auth/me` (the preferred language, which emails use) and `DELETE /auth/me`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};

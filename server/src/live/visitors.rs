@@ -100,7 +100,7 @@ impl Visitors {
         let inner = &self.0;
         let mut published: Option<i64> = None;
         let mut failing = false;
-        let mut last_write = Instant::now().checked_sub(WRITE_COALESCE);
+        let mut last_write: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = inner.changed.notified() => {
