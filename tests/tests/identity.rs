@@ -325,6 +325,11 @@ for_each_backend! {
         assert_eq!(patch(json!({"language": "en"}), None).await.status(), 401);
         let me = json_body(app.get_as(&auth, "/api/auth/me").await).await;
         assert_eq!(me["registration"]["language"], "es", "refused changes changed nothing");
+
+        app.state.set_blocked(["lucia@example.org".to_owned()]);
+        assert_eq!(patch(json!({"language": "en"}), Some(&auth)).await.status(), 401);
+        let stored = attendees::find_by_email(&app.state.db, "lucia@example.org").await.expect("db").expect("row");
+        assert_eq!(stored.language, "es", "a blocked account's profile is not written");
     }
 
     async fn an_admin_can_revoke_a_users_tokens(backend: Backend) {

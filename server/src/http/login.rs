@@ -228,18 +228,19 @@ async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError>
 
 /// `{registration}`: the signed-in attendee's row (401 when blocked since).
 async fn get_me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    registration(&state, user.id()).await
+    let attendee = current_attendee(&state, user.id()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
 }
 
-/// `{registration}` of attendee `id`; 401 once the account is gone or blocked.
-async fn registration(state: &AppState, id: i32) -> Result<HttpResponse, HttpError> {
+/// Attendee `id`; 401 once the account is gone or blocked.
+async fn current_attendee(state: &AppState, id: i32) -> Result<attendees::Attendee, HttpError> {
     let attendee = attendees::get(&state.db, id)
         .await?
         .ok_or(ApiError::Unauthorized("general.unauthorized"))?;
     if state.blocked().contains(&attendee.email) {
         return Err(ApiError::Unauthorized("general.unauthorized").into());
     }
-    Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
+    Ok(attendee)
 }
 
 /// Sets the preferred language (one of `LOCALES`); answers the updated `{registration}`. Tokens keep the language
@@ -254,10 +255,13 @@ async fn patch_me(
         let expected = format!("is not one of {}", state.config.locales.join(", "));
         return Err(ApiError::validation(vec![Failure::new("language", &expected)]).into());
     }
-    if !attendees::set_language(&state.db, user.id(), &language).await? {
+    // A blocked or deleted account is refused before anything is written.
+    let mut attendee = current_attendee(&state, user.id()).await?;
+    if !attendees::set_language(&state.db, attendee.id, &language).await? {
         return Err(ApiError::Unauthorized("general.unauthorized").into());
     }
-    registration(&state, user.id()).await
+    attendee.language = language;
+    Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
 }
 
 /// Deletes the account: the attendee row with its attendance and logs, in one statement; old tokens stop working.
