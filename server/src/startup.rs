@@ -3,13 +3,18 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_http::{HttpService, Protocol, error::DispatchError};
+use actix_server::{Server, ServerHandle};
+use actix_service::{ServiceFactoryExt as _, fn_service, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, web};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cors::CorsPolicy;
+use crate::head_errors::EnvelopeIo;
 use crate::http::{self, ClientFiles, error, observe};
 use crate::live::LiveServer;
 use crate::live::fallback::Fallback;
@@ -39,19 +44,39 @@ impl Application {
         // Read once, shared by every worker.
         let client = web::Data::new(ClientFiles::load(state.config.client_dir.as_deref())?);
         let cors = web::Data::new(CorsPolicy::new(&state.config));
-        let server = HttpServer::new(move || {
-            App::new()
+        let local = listener.local_addr()?;
+        // What `HttpServer` does, plus one wrap: each connection is an `EnvelopeIo`, so the errors actix-http
+        // writes before any middleware (unparsable or oversized request heads) carry the JSON envelope too.
+        let factory = move || {
+            let app = App::new()
                 .configure(http::configure_app(&state, &client))
                 .app_data(cors.clone())
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_response))
                 // Outside the error rewriting, so error envelopes carry the CORS headers too.
                 .wrap(from_fn(crate::cors::actix))
-                .wrap(from_fn(observe::observe))
-        })
-        .disable_signals()
-        .shutdown_timeout(grace)
-        .listen(listener)?
-        .run();
+                .wrap(from_fn(observe::observe));
+            // The app config only feeds URL generation and a Host-less request's host, neither of which plaza
+            // uses (actix-web keeps its constructor private).
+            let http = HttpService::build()
+                // `HttpServer`'s default (actix-http's own is none).
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .local_addr(local)
+                .finish(map_config(app, |_| AppConfig::default()));
+            fn_service(|io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, DispatchError>((
+                    EnvelopeIo::new(io),
+                    Protocol::Http1,
+                    peer,
+                )))
+            })
+            .and_then(http)
+        };
+        let server = actix_server::Server::build()
+            .disable_signals()
+            .shutdown_timeout(grace)
+            .listen("plaza-api", listener, factory)?
+            .run();
         Ok(Self { port, server })
     }
 
