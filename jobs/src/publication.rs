@@ -196,6 +196,27 @@ impl Feed {
         }))
     }
 
+    /// The published version for a process that must serve *something* while a dependency is away: the database's
+    /// (the source of truth) when it answers, else the cache's record. An error only when neither can say.
+    pub async fn published_anywhere<T: DeserializeOwned>(
+        &self,
+        ctx: &JobContext,
+    ) -> anyhow::Result<Option<Published<T>>> {
+        let name = self.name;
+        match versions::latest_published(&ctx.db, self.table).await {
+            Ok(Some((version, data))) => Ok(Some(Published {
+                version: version.id,
+                hash: version.content_hash,
+                data: serde_json::from_value(data)
+                    .with_context(|| format!("stored {name} version does not parse"))?,
+            })),
+            Ok(None) => Ok(None),
+            Err(db_err) => self.cached(ctx).await.with_context(|| {
+                format!("neither the database ({db_err}) nor the cache has the published {name}")
+            }),
+        }
+    }
+
     /// Makes version `id` the served one again (rollback or re-publish). Callers hold the job's lock.
     pub async fn publish_version<T: DeserializeOwned>(
         &self,

@@ -13,14 +13,31 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts redis-server on a free port and waits until it answers.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let mut this = Self { port, child: None };
+        let mut this = Self::reserved();
         this.restart().await;
         this
+    }
+
+    /// A server not started yet (a dependency that is down when the system under test starts): its URL is known,
+    /// [`RedisServer::restart`] starts it.
+    pub fn reserved() -> Self {
+        Self {
+            port: crate::live::free_port(),
+            child: None,
+        }
+    }
+
+    /// Subscribers of `channel` (`PUBSUB NUMSUB`): how many processes listen on it.
+    pub async fn numsub(&self, channel: &str) -> Option<u64> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let (_, count): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(count)
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -28,7 +45,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (no graceful shutdown: an outage).
+    /// Kills the server (`kill -9`, no graceful shutdown: an outage).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
