@@ -78,20 +78,20 @@ impl Target for ContentTarget {
 /// Loads the schedule and content (best effort) and keeps both current until `shutdown`.
 pub async fn start(state: &AppState, shutdown: CancellationToken) {
     let interval = state.config.schedule_refresh;
-    follow(
-        state.schedule.clone(),
-        state.jobs(),
-        interval,
-        shutdown.clone(),
-    )
-    .await;
-    follow(
-        ContentTarget(state.clone()),
-        state.jobs(),
-        interval,
-        shutdown,
-    )
-    .await;
+    tokio::join!(
+        follow(
+            state.schedule.clone(),
+            state.jobs(),
+            interval,
+            shutdown.clone(),
+        ),
+        follow(
+            ContentTarget(state.clone()),
+            state.jobs(),
+            interval,
+            shutdown,
+        )
+    );
 }
 
 /// Loads `target`'s feed now, then spawns [`run`] for it.
@@ -117,18 +117,7 @@ const RETRY: Duration = Duration::from_secs(2);
 /// Loads the published version into `target` (rebuilding the cache from the database when needed; from whichever
 /// of the two answers when one is away).
 pub async fn load<T: Target>(target: &T, ctx: &JobContext) -> anyhow::Result<()> {
-    let published = match T::FEED.ensure_cache::<T::Data>(ctx).await {
-        Ok(published) => published,
-        Err(err) => {
-            tracing::warn!(
-                feed = T::FEED.name,
-                error = format!("{err:#}"),
-                "cannot bring the cache in line; serving what the database (or else the cache) has"
-            );
-            T::FEED.published_anywhere::<T::Data>(ctx).await?
-        }
-    };
-    if let Some(published) = published {
+    if let Some(published) = T::FEED.published_anywhere::<T::Data>(ctx).await? {
         install(target, published).await?;
     }
     target.loaded();
