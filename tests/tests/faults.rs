@@ -437,3 +437,61 @@ async fn every_server_mode_stops_on_sigterm_without_a_panic() {
     assert!(client.sees_visitors(1, WAIT).await, "{:?}", client.seen);
     stops_cleanly(live, "live without Redis");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_during_a_snapshot_rebuild_is_not_held_up_by_it() {
+    use plaza_tests::fake_pretalx::FakePretalx;
+    use plaza_tests::sized_pretalx;
+    let start = chrono::Utc::now().date_naive();
+    let sessions = 4000;
+    let fake = FakePretalx::start(sized_pretalx::dataset(start, sessions, sessions / 2)).await;
+    let db = plaza_tests::TestDb::new(Backend::Real).await;
+    let cache = plaza_tests::TestCache::new(Backend::Real);
+    let mut env: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", db.url.expose().to_owned()),
+        ("REDIS_URL", plaza_tests::storage::redis_url()),
+        ("REDIS_PREFIX", cache.prefix.clone()),
+        (
+            "JWT_SECRET",
+            "fault-secret-fault-secret-fault-secret-00".to_owned(),
+        ),
+        ("SHUTDOWN_GRACE_SECONDS", "1".to_owned()),
+    ];
+    env.extend(fake.env());
+    let fetch = |env: &[(&'static str, String)]| {
+        let mut vars = borrowed(env);
+        vars.push(("RUST_LOG", "off"));
+        let output = run_plaza(&["--mode", "fetch-schedule"], vars);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    fetch(&env);
+    let dir = TempDir::new();
+    let mut vars = borrowed(&env);
+    vars.push(("RUST_LOG", "info"));
+    let mut api = PlazaProcess::start("api", &dir.path, &vars).await;
+
+    // A new, different schedule is published: the api starts rebuilding its snapshot on the notice.
+    fake.set(sized_pretalx::dataset(start, sessions + 1, sessions / 2));
+    fetch(&env);
+    // The notice arrives within milliseconds; the rebuild of this size takes seconds.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let took = api.terminate(Duration::from_secs(30));
+    let logs = api.logs();
+    let took = took.unwrap_or_else(|| panic!("the api did not exit within 30 s: {logs}"));
+    println!("exited {took:?} after SIGTERM");
+    assert_eq!(
+        logs.matches("serving schedule version").count(),
+        1,
+        "the rebuild was not in progress at SIGTERM (it finished first): {logs}"
+    );
+    assert!(!logs.contains("panicked"), "{logs}");
+    // Grace (1 s) for requests, then no wait on the rebuild.
+    assert!(
+        took < Duration::from_secs(3),
+        "the api took {took:?} to exit after SIGTERM: {logs}"
+    );
+}
