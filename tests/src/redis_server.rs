@@ -27,6 +27,26 @@ impl RedisServer {
         }
     }
 
+    /// Connections holding a pattern subscription (`psub` > 0 in `CLIENT LIST`): `PUBSUB NUMPAT` counts unique
+    /// patterns, and every plaza process subscribes the same one (its prefix), so this counts the processes.
+    pub async fn pattern_subscribers(&self) -> Option<usize> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(
+            list.lines()
+                .filter(|line| {
+                    line.split(' ')
+                        .any(|field| field.starts_with("psub=") && field != "psub=0")
+                })
+                .count(),
+        )
+    }
+
     /// Subscribers of `channel` (`PUBSUB NUMSUB`): how many processes listen on it.
     pub async fn numsub(&self, channel: &str) -> Option<u64> {
         let client = redis::Client::open(self.url()).ok()?;

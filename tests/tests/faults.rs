@@ -111,16 +111,38 @@ async fn live_processes_rejoin_the_cluster_after_a_redis_kill() {
     watch_metrics(&app, &mut admin).await;
     let before = (visitor_counts(&admin).len(), visitor_counts(&on_b).len());
 
+    assert_eq!(
+        redis.pattern_subscribers().await,
+        Some(2),
+        "each process's notice subscription"
+    );
+
     redis.kill();
+    let killed = Instant::now();
     // While Redis is away a fourth visitor arrives on B: B counts it at once, A cannot know yet.
     let mut late = JsClient::connect(&b.address, SOCKET_PATH, socket_options()).await;
     assert!(on_b.sees_visitors(4, WAIT).await, "{:?}", on_b.seen);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // An admin still gets the metrics of its own process: a failed publish must not lose the local delivery.
+    on_a.emit("trackMetric", json!(["login/logout", {}])).await;
+    let local = admin
+        .event("liveEvent", WAIT)
+        .await
+        .expect("a local liveEvent while Redis is down");
+    assert_eq!(local[0]["eventName"], "login/logout");
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(killed.elapsed())).await;
     redis.restart().await;
     let back = Instant::now();
 
     let resubscribed = subscribers(&redis, &channel, 2, Duration::from_secs(5)).await;
     println!("both adapter subscriptions back {resubscribed:?} after Redis");
+    let notices = eventually(Duration::from_secs(5), || async {
+        redis.pattern_subscribers().await == Some(2)
+    })
+    .await;
+    assert!(
+        notices.is_some(),
+        "the notice subscriptions are not both back"
+    );
     on_b.emit("trackMetric", json!(["atrium/widget", {"widget": "video"}]))
         .await;
     let event = admin
