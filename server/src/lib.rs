@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod export;
+pub mod health;
 pub mod http;
 pub mod live;
 pub mod log_sink;

@@ -292,6 +292,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         None => (config.listen_addr, "LISTEN_ADDR"),
     };
     let listener = crate::startup::bind(addr, var)?;
+    state.health();
     // Draining: /readyz turns 503 so the Service stops routing new sockets here while open ones close.
     tokio::spawn({
         let (state, shutdown) = (state.clone(), shutdown.clone());
@@ -325,6 +326,7 @@ async fn serve_api(
     with_live: bool,
 ) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
+    state.health();
     refresher::start(&state, shutdown.clone()).await;
     let config = &state.config;
     let Servers {
