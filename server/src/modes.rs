@@ -303,6 +303,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     });
     let fallback = Fallback::Probes(Box::new(state.clone()));
     let live = LiveServer::build(state.clone(), listener, fallback, shutdown).await?;
+    warn_compatibility(config);
     tracing::info!(
         database = %config.database_url.redacted(),
         cache = state.cache.kind(),
@@ -315,6 +316,13 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     live.run().await;
     state.db.close().await;
     Ok(())
+}
+
+/// Logs what a deconf client elsewhere would trip over (see `Config::compatibility_warnings`).
+fn warn_compatibility(config: &plaza_core::Config) {
+    for warning in config.compatibility_warnings() {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// Serves the HTTP API (and with `with_live`, the live server: on `LIVE_ADDR` if set, else on the API's own port,
@@ -346,6 +354,7 @@ async fn serve_api(
         env!("CARGO_PKG_VERSION"),
         config.api_base_path,
     );
+    warn_compatibility(config);
     if let Some(live) = &live {
         tracing::info!(
             "socket.io on http://{host}:{}{}/",
