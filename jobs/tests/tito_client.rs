@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use plaza_jobs::pretalx::retry::RetryPolicy;
-use plaza_jobs::pretalx::transport::HttpTransport;
 use plaza_jobs::tito::{ClientConfig, TicketQuery, TitoClient, TitoError};
+use plaza_jobs::upstream::retry::RetryPolicy;
+use plaza_jobs::upstream::transport::HttpTransport;
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, FixedOffset, NaiveDate, NaiveTime, TimeZone};
-use plaza_jobs::pretalx::transport::{MemoryDataset, MemoryTransport};
+use plaza_jobs::pretalx::memory::{MemoryDataset, MemoryTransport};
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{header, method, path_regex};

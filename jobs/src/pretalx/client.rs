@@ -1,7 +1,7 @@
 //! The Pretalx v2 client: headers, retries, pagination and validation of every object, over any [`Transport`].
 //! It returns wire types and knows nothing about deconf; it never logs the token.
 
-use crate::wire_util::at;
+use crate::upstream::decode::at;
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
@@ -10,12 +10,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::pretalx::retry::RetryPolicy;
-use crate::pretalx::transport::{HttpTransport, RawResponse, Transport};
 use crate::pretalx::wire::{
     Answer, Event, Page, PretalxData, Question, Room, Slot, Speaker, Submission, SubmissionType,
     Tag, Track,
 };
+use crate::upstream::retry::RetryPolicy;
+use crate::upstream::transport::{HttpTransport, RawResponse, Transport};
 
 /// The API version every request pins (external-apis.md §1.1: never depend on what the token first saw).
 pub const API_VERSION: &str = "v2";
@@ -423,7 +423,7 @@ fn decode<O: DeserializeOwned>(
     resource: &str,
     object: &str,
 ) -> Result<O, PretalxError> {
-    crate::wire_util::decode_at(value).map_err(|(path, message)| PretalxError::Malformed {
+    crate::upstream::decode::decode_at(value).map_err(|(path, message)| PretalxError::Malformed {
         resource: resource.to_owned(),
         object: object.to_owned(),
         path,
@@ -441,5 +441,5 @@ fn object_name(value: &Value) -> String {
 }
 
 fn detail(response: &RawResponse) -> String {
-    crate::wire_util::excerpt(&response.body)
+    crate::upstream::decode::excerpt(&response.body)
 }

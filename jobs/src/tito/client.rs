@@ -2,7 +2,7 @@
 //! ticket, over any [`Transport`]. It returns wire types (or raw JSON for dumps) and knows nothing about plaza's
 //! tables; it never logs the token.
 
-use crate::wire_util::at;
+use crate::upstream::decode::at;
 use std::fmt;
 use std::time::Duration;
 
@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::pretalx::retry::RetryPolicy;
-use crate::pretalx::transport::{HttpTransport, RawResponse, Transport};
 use crate::tito::wire::{Hello, Meta, Ticket};
+use crate::upstream::retry::RetryPolicy;
+use crate::upstream::transport::{HttpTransport, RawResponse, Transport};
 
 /// Where and how to reach Tito.
 #[derive(Clone)]
@@ -518,7 +518,7 @@ fn parse_json(body: &[u8], resource: &str, object: &str) -> Result<Value, TitoEr
 }
 
 fn decode<O: DeserializeOwned>(value: Value, resource: &str, object: &str) -> Result<O, TitoError> {
-    crate::wire_util::decode_at(value).map_err(|(path, message)| TitoError::Malformed {
+    crate::upstream::decode::decode_at(value).map_err(|(path, message)| TitoError::Malformed {
         resource: resource.to_owned(),
         object: object.to_owned(),
         path,
@@ -536,7 +536,7 @@ fn object_name(value: &Value) -> String {
 }
 
 fn detail(response: &RawResponse) -> String {
-    crate::wire_util::excerpt(&response.body)
+    crate::upstream::decode::excerpt(&response.body)
 }
 
 #[cfg(test)]

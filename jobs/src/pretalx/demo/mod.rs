@@ -11,7 +11,7 @@ use url::Url;
 use crate::pretalx::client::{ClientConfig, PretalxClient, PretalxError};
 use crate::pretalx::config::{ImportConfig, QuestionIds, SessionTypeOverride};
 use crate::pretalx::map::map_schedule;
-use crate::pretalx::transport::{MemoryDataset, MemoryTransport};
+use crate::pretalx::memory::{MemoryDataset, MemoryTransport};
 use plaza_core::model::schedule::{Layout, Schedule};
 
 mod fixture;

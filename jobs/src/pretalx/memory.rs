@@ -1,123 +1,13 @@
-//! How the Pretalx client gets bytes: a one-method [`Transport`] with a real HTTP implementation and an in-memory
-//! one that serves a dataset as Pretalx-shaped paginated pages (the bundled demo, tests without a server).
-//! Transports do no retrying, pagination or parsing: that is the client's job, identical for both.
+//! The in-memory Pretalx: a [`MemoryTransport`] that serves a [`MemoryDataset`] as Pretalx v2-shaped paginated
+//! pages, for the bundled demo event and tests without a server. It answers like a real Pretalx, so the client's
+//! paging, retries and validation run unchanged over it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use url::Url;
 
-/// A response as the client needs it: status, `Retry-After`, body.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// The `Retry-After` header, verbatim.
-    pub retry_after: Option<String>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-/// A failure before any HTTP status was received (connect, timeout, reset); the client retries these.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
-
-/// Performs one GET. Implementations must send `headers` as given and must not retry.
-pub trait Transport: Send + Sync {
-    /// GETs `url` with `headers` (name, value).
-    fn get(
-        &self,
-        url: &Url,
-        headers: &[(&'static str, String)],
-    ) -> impl Future<Output = Result<RawResponse, TransportError>> + Send;
-}
-
-/// Real HTTP through reqwest (rustls).
-#[derive(Debug, Clone)]
-pub struct HttpTransport {
-    client: reqwest::Client,
-}
-
-impl HttpTransport {
-    /// A transport whose requests time out after `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("plaza/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| TransportError(format!("cannot build the HTTP client: {error}")))?;
-        Ok(Self { client })
-    }
-}
-
-impl Transport for HttpTransport {
-    async fn get(
-        &self,
-        url: &Url,
-        headers: &[(&'static str, String)],
-    ) -> Result<RawResponse, TransportError> {
-        let mut request = self.client.get(url.clone());
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| TransportError(error_chain(&error)))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| TransportError(error_chain(&error)))?;
-        Ok(RawResponse {
-            status,
-            retry_after,
-            body: body.to_vec(),
-        })
-    }
-}
-
-/// reqwest's top-level message hides the cause ("error sending request"); include the sources.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-/// Either transport, chosen at run time (e.g. a `--demo` flag) without making callers generic.
-#[derive(Debug, Clone)]
-pub enum AnyTransport {
-    /// Real Pretalx.
-    Http(HttpTransport),
-    /// In-memory dataset.
-    Memory(MemoryTransport),
-}
-
-impl Transport for AnyTransport {
-    async fn get(
-        &self,
-        url: &Url,
-        headers: &[(&'static str, String)],
-    ) -> Result<RawResponse, TransportError> {
-        match self {
-            Self::Http(transport) => transport.get(url, headers).await,
-            Self::Memory(transport) => transport.get(url, headers).await,
-        }
-    }
-}
+use crate::upstream::transport::{RawResponse, Transport, TransportError};
 
 /// Pretalx data held as JSON objects, served like the v2 API by [`MemoryTransport`].
 #[derive(Debug, Clone, Default)]
