@@ -18,8 +18,8 @@ pub struct MemoryDataset {
     pub collections: BTreeMap<String, Vec<Value>>,
 }
 
-/// Serves a [`MemoryDataset`] for one event slug: `…/events/<slug>/` and `…/events/<slug>/<collection>/`,
-/// paginated with `page` / `page_size` (default and maximum 50) and absolute `next` / `previous` URLs, filtered
+/// Serves a [`MemoryDataset`] for one event slug: `…/events/<slug>/`, `…/events/<slug>/<collection>/`
+/// and `…/events/<slug>/<collection>/<id>/` (plus `schedules/latest/` and `schedules/wip/`), lists paginated with `page` / `page_size` (default and maximum 50) and absolute `next` / `previous` URLs, filtered
 /// by any other query parameter that names a field (`?question=12`, `?state=confirmed`). Unknown paths give 404.
 #[derive(Debug, Clone)]
 pub struct MemoryTransport {
@@ -56,6 +56,12 @@ impl MemoryTransport {
                     None => not_found(),
                 }
             }
+            [.., "events", slug, collection, detail] if *slug == self.slug => self
+                .dataset
+                .collections
+                .get(*collection)
+                .and_then(|objects| find(objects, collection, detail))
+                .map_or_else(not_found, ok),
             _ => not_found(),
         }
     }
@@ -68,6 +74,21 @@ impl Transport for MemoryTransport {
         _headers: &[(&'static str, String)],
     ) -> Result<RawResponse, TransportError> {
         Ok(self.respond(url))
+    }
+}
+
+/// One object of a collection by id; for `schedules`, also `latest` (the newest released: highest `published`)
+/// and `wip` (the one with a null `version`), as Pretalx resolves them.
+fn find<'a>(objects: &'a [Value], collection: &str, detail: &str) -> Option<&'a Value> {
+    match (collection, detail) {
+        ("schedules", "latest") => objects
+            .iter()
+            .filter(|object| object["published"].is_string())
+            .max_by_key(|object| object["published"].as_str().map(str::to_owned)),
+        ("schedules", "wip") => objects.iter().find(|object| object["version"].is_null()),
+        _ => objects
+            .iter()
+            .find(|object| scalar_text(&object["id"]) == detail),
     }
 }
 
@@ -181,6 +202,28 @@ mod tests {
             first["next"],
             "https://x.invalid/api/events/demo/tags/?page=2"
         );
+    }
+
+    #[test]
+    fn memory_resolves_the_latest_released_and_the_wip_schedule() {
+        let schedules = vec![
+            json!({"id": 1, "version": "1.0", "published": "2026-01-01T10:00:00+00:00"}),
+            json!({"id": 2, "version": "1.1", "published": "2026-02-01T10:00:00+00:00"}),
+            json!({"id": 3, "version": null, "published": null}),
+        ];
+        let transport = MemoryTransport::new(
+            "demo",
+            MemoryDataset {
+                event: json!({"slug": "demo"}),
+                collections: BTreeMap::from([("schedules".to_owned(), schedules)]),
+            },
+        );
+        let base = "https://x.invalid/api/events/demo/schedules";
+        assert_eq!(get_json(&transport, &format!("{base}/latest/"))["id"], 2);
+        assert_eq!(get_json(&transport, &format!("{base}/wip/"))["id"], 3);
+        assert_eq!(get_json(&transport, &format!("{base}/1/"))["id"], 1);
+        let url = Url::parse(&format!("{base}/9/")).expect("valid url");
+        assert_eq!(transport.respond(&url).status, 404);
     }
 
     #[test]

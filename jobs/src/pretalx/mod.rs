@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod limits;
 pub mod map;
 pub mod memory;
 pub mod wire;

@@ -18,10 +18,26 @@ pub struct RawResponse {
     pub body: Vec<u8>,
 }
 
-/// A failure before any HTTP status was received (connect, timeout, reset); the client retries these.
+/// Why a GET produced no usable response.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
+pub enum TransportError {
+    /// Nothing (or half a body) was received: connect, timeout, reset. Clients retry these.
+    #[error("{0}")]
+    Failed(String),
+    /// The body was over the transport's size limit; reading stopped there. Not worth retrying.
+    #[error("the response body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+}
+
+impl TransportError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+}
 
 /// Performs one GET. Implementations must send `headers` as given and must not retry.
 pub trait Transport: Send + Sync {
@@ -33,21 +49,25 @@ pub trait Transport: Send + Sync {
     ) -> impl Future<Output = Result<RawResponse, TransportError>> + Send;
 }
 
-/// Real HTTP through reqwest (rustls).
+/// Real HTTP through reqwest (rustls), with a bounded body.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    max_body: usize,
 }
 
 impl HttpTransport {
-    /// A transport whose requests time out after `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, TransportError> {
+    /// A transport whose requests time out after `timeout` and whose bodies may hold at most `max_body` bytes
+    /// (a larger one is refused as soon as its `Content-Length` or its bytes show it, never read whole).
+    pub fn new(timeout: Duration, max_body: usize) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("plaza/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|error| TransportError(format!("cannot build the HTTP client: {error}")))?;
-        Ok(Self { client })
+            .map_err(|error| {
+                TransportError::Failed(format!("cannot build the HTTP client: {error}"))
+            })?;
+        Ok(Self { client, max_body })
     }
 }
 
@@ -61,24 +81,34 @@ impl Transport for HttpTransport {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| TransportError(error_chain(&error)))?;
+        let failed = |error: reqwest::Error| TransportError::Failed(error_chain(&error));
+        let mut response = request.send().await.map_err(failed)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| TransportError(error_chain(&error)))?;
+        let too_large = TransportError::TooLarge {
+            limit: self.max_body,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_body as u64)
+        {
+            return Err(too_large);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(RawResponse {
             status,
             retry_after,
-            body: body.to_vec(),
+            body,
         })
     }
 }
