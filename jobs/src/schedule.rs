@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use plaza_core::config::PretalxSource;
+use plaza_core::Config;
+use plaza_core::config::{ConfigError, PretalxSource};
 use plaza_core::model::schedule::Schedule;
 use plaza_core::queries::versions::{self, Table};
 use serde::{Deserialize, Serialize};
@@ -192,13 +193,20 @@ pub fn demo_start() -> NaiveDate {
         .unwrap_or_else(|| Utc::now().date_naive())
 }
 
-fn import_config(ctx: &JobContext) -> anyhow::Result<ImportConfig> {
-    match &ctx.config.pretalx_import {
+/// The import options of `PRETALX_IMPORT` (defaults when unset); a [`ConfigError`] naming the variable and the
+/// field when they do not parse, so processes can refuse to start (exit 2) instead of failing every import.
+pub fn import_options(config: &Config) -> Result<ImportConfig, ConfigError> {
+    match &config.pretalx_import {
         None => Ok(ImportConfig::default()),
-        Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            anyhow::anyhow!("PRETALX_IMPORT is invalid at `{}`: {}", e.path(), e.inner())
+        Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| ConfigError {
+            var: "PRETALX_IMPORT",
+            reason: format!("at `{}`: {}", e.path(), e.inner()),
         }),
     }
+}
+
+fn import_config(ctx: &JobContext) -> anyhow::Result<ImportConfig> {
+    Ok(import_options(&ctx.config)?)
 }
 
 /// The published schedule in the cache, if any.

@@ -1,6 +1,6 @@
 //! The schedule lint report page (admins only): what the import left out of the public schedule and why, and what
-//! it could not publish properly, grouped by rule. Every value from
-//! Pretalx is HTML-escaped; the page loads nothing from third parties.
+//! it could not publish properly, grouped by rule. Every value from Pretalx is HTML-escaped; the page loads
+//! nothing from third parties.
 
 use std::fmt::Write as _;
 
