@@ -84,6 +84,18 @@ pub async fn run_once(ctx: &JobContext) -> Result<ImportSummary, JobError> {
 /// The import itself, without the lock (callers hold it).
 pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
     let started = Instant::now();
+    // Read first: an un-migrated database stops the import before anything is fetched, with the fix.
+    let current = versions::latest_published(&ctx.db, Table::Schedule)
+        .await
+        .map_err(|error| {
+            if plaza_core::db::is_missing_table(&error) {
+                anyhow::anyhow!(
+                    "the database has no schedule tables: run `plaza --mode migrate` first"
+                )
+            } else {
+                anyhow::Error::from(error).context("reading the published version")
+            }
+        })?;
     let (schedule, source) = fetch(ctx).await?;
     let counts = Counts::of(&schedule);
     tracing::info!(
@@ -96,9 +108,6 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         seconds = started.elapsed().as_secs_f64(),
         "schedule fetched and mapped"
     );
-    let current = versions::latest_published(&ctx.db, Table::Schedule)
-        .await
-        .context("reading the published version")?;
     if let Some((current, _)) = &current {
         let served = current
             .counts

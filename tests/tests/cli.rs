@@ -555,3 +555,30 @@ async fn an_embedded_all_process_serves_what_other_processes_publish_and_roll_ba
         "{listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_schedule_on_an_unmigrated_postgres_stops_before_fetching_with_a_hint() {
+    use plaza_tests::fake_pretalx::{self, FakePretalx};
+    let t = TestDb::unmigrated(Backend::Real).await;
+    let cache = plaza_tests::TestCache::new(Backend::Real);
+    let fake = FakePretalx::start(fake_pretalx::demo_dataset(0)).await;
+    let mut vars = fake.env();
+    vars.extend([
+        ("DATABASE_URL", t.url.expose().to_owned()),
+        ("REDIS_URL", plaza_tests::storage::redis_url()),
+        ("REDIS_PREFIX", cache.prefix.clone()),
+        ("RUST_LOG", "off".to_owned()),
+    ]);
+
+    let output = plaza_async(&["--mode", "fetch-schedule"], vars).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("run `plaza --mode migrate` first"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let requests = fake.server.received_requests().await.unwrap_or_default();
+    assert!(
+        requests.is_empty(),
+        "Pretalx was read before the database was checked: {requests:?}"
+    );
+}
