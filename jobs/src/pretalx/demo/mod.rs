@@ -59,7 +59,6 @@ pub fn import_config() -> ImportConfig {
             (504, plenary("fas", "star")),
         ]),
         locales: vec!["en".to_owned(), "es".to_owned()],
-        ..ImportConfig::default()
     }
 }
 
