@@ -153,19 +153,34 @@ async fn plaza_async(args: &[&str], vars: Vec<(&'static str, String)>) -> Output
     .expect("plaza ran")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fetch_schedule_imports_once_and_fails_loudly_on_malformed_data() {
+/// A fake Pretalx serving the demo event, and the variables pointing plaza at it and at `db` and `cache`.
+async fn pretalx_on_postgres(
+    db: &TestDb,
+    cache: &plaza_tests::TestCache,
+) -> (
+    plaza_tests::fake_pretalx::FakePretalx,
+    Vec<(&'static str, String)>,
+) {
     use plaza_tests::fake_pretalx::{self, FakePretalx};
-    let t = TestDb::new(Backend::Real).await;
-    let cache = plaza_tests::TestCache::new(Backend::Real);
     let fake = FakePretalx::start(fake_pretalx::demo_dataset(0)).await;
     let mut vars = fake.env();
     vars.extend([
-        ("DATABASE_URL", t.url.expose().to_owned()),
+        ("DATABASE_URL", db.url.expose().to_owned()),
         ("REDIS_URL", plaza_tests::storage::redis_url()),
         ("REDIS_PREFIX", cache.prefix.clone()),
         ("RUST_LOG", "off".to_owned()),
     ]);
+    (fake, vars)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_schedule_imports_once_and_fails_loudly_on_malformed_data() {
+    use plaza_tests::fake_pretalx;
+    let (t, cache) = (
+        TestDb::new(Backend::Real).await,
+        plaza_tests::TestCache::new(Backend::Real),
+    );
+    let (fake, vars) = pretalx_on_postgres(&t, &cache).await;
 
     let ok = plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await;
     assert!(ok.status.success(), "{}", stderr(&ok));
@@ -558,17 +573,11 @@ async fn an_embedded_all_process_serves_what_other_processes_publish_and_roll_ba
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_schedule_on_an_unmigrated_postgres_stops_before_fetching_with_a_hint() {
-    use plaza_tests::fake_pretalx::{self, FakePretalx};
-    let t = TestDb::unmigrated(Backend::Real).await;
-    let cache = plaza_tests::TestCache::new(Backend::Real);
-    let fake = FakePretalx::start(fake_pretalx::demo_dataset(0)).await;
-    let mut vars = fake.env();
-    vars.extend([
-        ("DATABASE_URL", t.url.expose().to_owned()),
-        ("REDIS_URL", plaza_tests::storage::redis_url()),
-        ("REDIS_PREFIX", cache.prefix.clone()),
-        ("RUST_LOG", "off".to_owned()),
-    ]);
+    let (t, cache) = (
+        TestDb::unmigrated(Backend::Real).await,
+        plaza_tests::TestCache::new(Backend::Real),
+    );
+    let (fake, vars) = pretalx_on_postgres(&t, &cache).await;
 
     let output = plaza_async(&["--mode", "fetch-schedule"], vars).await;
 
