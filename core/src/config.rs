@@ -131,7 +131,7 @@ pub const VARS: &[VarSpec] = &[
         name: "READINESS_TIMEOUT_MS",
         default: Some("1500"),
         example: "",
-        doc: "How long /readyz waits for Redis and the database before it answers 503.",
+        doc: "How long each dependency probe (every 2 s; /healthz detail and plaza_dependency_up) waits for Redis or the database before it counts it as down. Readiness does not depend on them.",
     },
     VarSpec {
         name: "SCHEDULE_REFRESH_SECONDS",
@@ -305,7 +305,7 @@ pub const VARS: &[VarSpec] = &[
         name: "PRETALX_IMPORT",
         default: None,
         example: r#"{"questions":{"links":[12],"recommendations":13,"affiliation":14},"aslTagId":5,"ccTagId":6}"#,
-        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales, unscheduledStates.",
+        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales (checked at start: exit 2 when invalid).",
     },
     VarSpec {
         name: "TITO_URL",

@@ -15,7 +15,6 @@ use plaza_core::live::{CLIENT_ERROR_EVENT, validate_metric};
 use plaza_core::queries::attendees;
 use plaza_core::queries::logs::NewLog;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::FromMessageParts;
@@ -225,7 +224,6 @@ async fn on_deauth<A: Adapter>(turn: Turn, socket: SocketRef<A>) {
 async fn on_track_metric<A: Adapter>(
     turn: Turn,
     socket: SocketRef<A>,
-    io: SocketIo<A>,
     State(live): State<Live>,
     args: TryData<(Value, Value)>,
 ) {
@@ -253,7 +251,12 @@ async fn on_track_metric<A: Adapter>(
         "eventName": name,
         "payload": payload,
     });
-    if let Err(err) = io.to(ANALYSIS_ROOM).emit("liveEvent", &live_event).await {
+    // Through the socket's namespace (not `io.to`, which panics once the namespace is gone at shutdown).
+    if let Err(err) = socket
+        .within(ANALYSIS_ROOM)
+        .emit("liveEvent", &live_event)
+        .await
+    {
         tracing::warn!(%err, "could not stream a liveEvent");
     }
 }
@@ -262,7 +265,6 @@ async fn on_track_metric<A: Adapter>(
 async fn on_track_error<A: Adapter>(
     turn: Turn,
     socket: SocketRef<A>,
-    io: SocketIo<A>,
     State(live): State<Live>,
     error: TryData<Value>,
 ) {
@@ -275,7 +277,7 @@ async fn on_track_error<A: Adapter>(
         socket: Some(socket.id.to_string()),
         data: json!({ "message": field("message"), "stack": field("stack") }),
     });
-    if let Err(err) = io.to(ANALYSIS_ROOM).emit("liveError", &error).await {
+    if let Err(err) = socket.within(ANALYSIS_ROOM).emit("liveError", &error).await {
         tracing::warn!(%err, "could not stream a liveError");
     }
 }

@@ -61,9 +61,6 @@ impl std::ops::Deref for Live {
 /// The Redis adapter over plaza's reconnecting driver.
 type RedisAdapter<E> = CustomRedisAdapter<E, ManagedDriver>;
 
-/// How long start-up waits for the Redis adapter before serving without it (it keeps retrying meanwhile).
-const ADAPTER_START: Duration = Duration::from_secs(5);
-
 type Serve = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A bound live server, ready to run.
@@ -108,7 +105,7 @@ impl LiveServer {
         let forwards_api = matches!(fallback, Fallback::Api { .. });
         let serve = match &config.redis_url {
             Some(url) => {
-                let driver = ManagedDriver::new(url.expose())
+                let driver = ManagedDriver::new(url.expose(), shutdown.clone())
                     .context("REDIS_URL cannot be used by the socket.io adapter")?;
                 let adapter = RedisAdapterCtr::new_with_driver(
                     driver,
@@ -117,7 +114,14 @@ impl LiveServer {
                 );
                 let builder = builder.with_adapter::<RedisAdapter<_>>(adapter);
                 let (service, io) = builder.build_with_inner_svc(fallback);
-                start_redis_namespace(io.clone(), shutdown.clone()).await;
+                // Registers at once, Redis or not: the driver subscribes the adapter's channels when it can.
+                io.ns(
+                    "/",
+                    events::on_connect::<RedisAdapter<Emitter>>
+                        .with(events::prepare::<RedisAdapter<Emitter>>),
+                )
+                .await
+                .map_err(|err| anyhow::anyhow!("the socket.io namespace cannot start: {err}"))?;
                 serve(service, forwards_api, io, live, listener, shutdown)
             }
             None => {
@@ -149,45 +153,6 @@ impl LiveServer {
     }
 }
 
-/// Registers the namespace on the Redis adapter (which subscribes to its channels). Waits up to
-/// [`ADAPTER_START`]; if Redis is down it keeps retrying in the background, and clients get "Invalid namespace"
-/// until it succeeds.
-async fn start_redis_namespace(io: SocketIo<RedisAdapter<Emitter>>, shutdown: CancellationToken) {
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut ready_tx = Some(ready_tx);
-        loop {
-            match io
-                .ns(
-                    "/",
-                    events::on_connect::<RedisAdapter<Emitter>>
-                        .with(events::prepare::<RedisAdapter<Emitter>>),
-                )
-                .await
-            {
-                Ok(()) => {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    } else {
-                        tracing::info!("socket.io Redis adapter is up");
-                    }
-                    return;
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "socket.io Redis adapter cannot start yet; retrying")
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
-    });
-    if tokio::time::timeout(ADAPTER_START, ready_rx).await.is_err() {
-        tracing::error!("socket.io Redis adapter not ready; serving sockets once Redis answers");
-    }
-}
-
 /// The accept loop (plain hyper HTTP/1 with upgrades, as socketioxide requires).
 fn serve<A: Adapter>(
     service: socketioxide::service::SocketIoService<Fallback, A>,
@@ -197,7 +162,7 @@ fn serve<A: Adapter>(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Serve {
-    live.visitors.start(io.clone(), shutdown.clone());
+    let emitters = live.visitors.start(io.clone(), shutdown.clone());
     // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
     // request it forwards to the API gets the API's CORS headers only.
     let service = CorsService::new(
@@ -235,6 +200,11 @@ fn serve<A: Adapter>(
                     tracing::debug!(%err, "live connection ended with an error");
                 }
             });
+        }
+        // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
+        // socketioxide), then the sockets close.
+        for emitter in emitters {
+            let _ = emitter.await;
         }
         io.close().await;
         tracing::info!("live server stopped");
