@@ -4,6 +4,7 @@
 //! real application in-process (`Application::build` on port 0).
 
 pub mod cli;
+pub mod cors;
 pub mod export;
 pub mod health;
 pub mod http;

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 use super::Live;
-use super::visitors::ROOM as VISITORS_ROOM;
+use super::visitors::{self, ROOM as VISITORS_ROOM};
 
 /// The room admins join to receive `liveEvent` / `liveError` (the reference's spelling).
 pub const ANALYSIS_ROOM: &str = "metrics_analisis";
@@ -136,6 +136,8 @@ pub async fn prepare<A: Adapter>(
     socket.on("startAnalyse", on_start_analyse::<A>);
     socket.on("stopAnalyse", on_stop_analyse::<A>);
     socket.on_disconnect(async |State(live): State<Live>| live.visitors.left());
+    // Before joining: the broadcast this arrival causes and the greeting in `on_connect` share the record.
+    socket.extensions.insert(visitors::Sent::default());
     socket.join(VISITORS_ROOM);
     live.visitors.joined();
     Ok(())
@@ -151,7 +153,7 @@ pub async fn on_connect<A: Adapter>(
         .extensions
         .remove::<HandshakeTurn>()
         .and_then(|turn| turn.0.lock().ok()?.take());
-    let _ = socket.emit(VISITORS_ROOM, &live.visitors.estimate());
+    visitors::send(&socket, live.visitors.estimate());
     if let Ok(HandshakeAuth { token: Some(token) }) = handshake.0 {
         bind(&socket, &live, &token).await;
     }

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use http::{HeaderValue, Method, header};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -26,12 +25,11 @@ use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_layer::Layer as _;
 
 use self::driver::ManagedDriver;
 use self::fallback::{Fallback, Peer};
 use self::visitors::Visitors;
+use crate::cors::{CorsPolicy, CorsService};
 use crate::log_sink::LogSink;
 use crate::state::AppState;
 
@@ -103,6 +101,7 @@ impl LiveServer {
             builder = builder.transports([TransportType::Websocket]);
         }
         let builder = builder.with_state(live.clone());
+        let forwards_api = matches!(fallback, Fallback::Api { .. });
         let serve = match &config.redis_url {
             Some(url) => {
                 let driver = ManagedDriver::new(url.expose(), shutdown.clone())
@@ -122,7 +121,7 @@ impl LiveServer {
                 )
                 .await
                 .map_err(|err| anyhow::anyhow!("the socket.io namespace cannot start: {err}"))?;
-                serve(service, io, live, listener, shutdown)
+                serve(service, forwards_api, io, live, listener, shutdown)
             }
             None => {
                 let builder: SocketIoBuilder<LocalAdapter> = builder;
@@ -131,7 +130,7 @@ impl LiveServer {
                     "/",
                     events::on_connect::<LocalAdapter>.with(events::prepare::<LocalAdapter>),
                 );
-                serve(service, io, live, listener, shutdown)
+                serve(service, forwards_api, io, live, listener, shutdown)
             }
         };
         let serve = Box::pin(async move {
@@ -153,30 +152,24 @@ impl LiveServer {
     }
 }
 
-/// CORS for the web client's origin (needed by polling from another origin; websockets ignore it).
-fn cors(state: &AppState) -> CorsLayer {
-    let origin = state.config.client_url.trim_end_matches('/').to_owned();
-    let allow = match HeaderValue::from_str(&origin) {
-        Ok(origin) => AllowOrigin::exact(origin),
-        Err(_) => AllowOrigin::list([]),
-    };
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-}
-
 /// The accept loop (plain hyper HTTP/1 with upgrades, as socketioxide requires).
 fn serve<A: Adapter>(
     service: socketioxide::service::SocketIoService<Fallback, A>,
+    forwards_api: bool,
     io: SocketIo<A>,
     live: Live,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Serve {
     let emitters = live.visitors.start(io.clone(), shutdown.clone());
-    let service = cors(&live.state).layer(service);
+    // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
+    // request it forwards to the API gets the API's CORS headers only.
+    let service = CorsService::new(
+        service,
+        CorsPolicy::new(&live.state.config),
+        &live.state.config.socket_path,
+        forwards_api,
+    );
     Box::pin(async move {
         loop {
             let (stream, peer) = tokio::select! {

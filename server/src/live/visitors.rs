@@ -20,12 +20,36 @@ use plaza_core::cache::Notice;
 use plaza_core::live::{VISITORS_CHANNEL, VISITORS_GAUGE};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The room every socket joins and the event carrying the count (the reference's names).
 pub const ROOM: &str = "site-visitors";
+
+/// The count last sent to one socket (in its extensions): a socket is sent a count only when it differs from the
+/// last one it got, so the greeting at connect and the broadcast its own arrival causes do not both reach it
+/// (issue #18: each new socket got `site-visitors` twice).
+#[derive(Clone, Debug)]
+pub struct Sent(Arc<AtomicI64>);
+
+impl Default for Sent {
+    fn default() -> Self {
+        Self(Arc::new(AtomicI64::new(-1)))
+    }
+}
+
+/// Sends `count` to `socket` unless it is what the socket last got.
+pub fn send<A: Adapter>(socket: &SocketRef<A>, count: i64) {
+    let repeated = socket
+        .extensions
+        .get::<Sent>()
+        .is_some_and(|sent| sent.0.swap(count, Ordering::SeqCst) == count);
+    if !repeated {
+        let _ = socket.emit(ROOM, &count);
+    }
+}
 
 /// The shortest gap between two writes of this process's share: the first change after a quiet spell is written at
 /// once, later ones are gathered until the gap has passed (a connection burst costs a few writes, not one per
@@ -275,8 +299,8 @@ impl Visitors {
                 metrics::gauge!("plaza_live_visitors").set(total as f64);
                 // `of` rather than `to`: no panic if the namespace is gone (shutdown).
                 let Some(ns) = io.of("/") else { break };
-                if let Err(err) = ns.local().to(ROOM).emit(ROOM, &total).await {
-                    tracing::warn!(%err, "could not emit the visitor count");
+                for socket in ns.local().to(ROOM).sockets() {
+                    send(&socket, total);
                 }
             }
         }
