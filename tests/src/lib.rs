@@ -50,8 +50,12 @@ macro_rules! for_each_backend {
     };
 }
 
-/// The `plaza` binary of this build (`scripts/test` builds it before the suite).
+/// The `plaza` binary of this build (`scripts/test` builds it before the suite), or `PLAZA_BIN` when set (to run
+/// the black-box tests against another build, e.g. to watch a new test fail on the old code).
 pub fn plaza_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("PLAZA_BIN") {
+        return bin.into();
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()

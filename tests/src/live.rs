@@ -203,6 +203,26 @@ impl PlazaProcess {
     /// Starts `plaza --mode <mode>` listening on a free port (`LISTEN_ADDR`) with `vars`, in `dir`; waits until
     /// `/healthz` answers.
     pub async fn start(mode: &str, dir: &std::path::Path, vars: &[(&str, &str)]) -> Self {
+        Self::spawn(mode, dir, vars, Stdio::inherit()).await
+    }
+
+    /// Like [`PlazaProcess::start`], with everything the process logs (stderr) written to the file `log`.
+    pub async fn start_logging(
+        mode: &str,
+        dir: &std::path::Path,
+        vars: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::spawn(mode, dir, vars, Stdio::from(file)).await
+    }
+
+    async fn spawn(
+        mode: &str,
+        dir: &std::path::Path,
+        vars: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
         let port = free_port();
         let mut cmd = std::process::Command::new(crate::plaza_bin());
         cmd.args(["--mode", mode])
@@ -218,7 +238,8 @@ impl PlazaProcess {
                     "warn"
                 },
             )
-            .stdout(Stdio::null());
+            .stdout(Stdio::null())
+            .stderr(stderr);
         for (k, v) in vars {
             cmd.env(k, v);
         }
