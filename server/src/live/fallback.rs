@@ -58,7 +58,14 @@ impl Fallback {
     pub fn api(upstream: SocketAddr, config: &Config) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let mut builder = Client::builder(TokioExecutor::new());
+        // Drop pooled connections well before the API closes them (HTTP_KEEP_ALIVE_SECONDS): a request sent on a
+        // connection the API is closing at that moment fails (503) instead of waiting for a fresh one.
+        match config.http_keep_alive / 2 {
+            half if half.is_zero() => builder.pool_max_idle_per_host(0),
+            half => builder.pool_idle_timeout(half),
+        };
+        let client = builder.build(connector);
         Self::Api {
             upstream,
             client: Box::new(client),
