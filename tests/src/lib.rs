@@ -107,6 +107,37 @@ where
     None
 }
 
+/// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded), waiting up to 10 s for it.
+pub async fn emailed_link(outbox: &std::path::Path) -> String {
+    let mut link = None;
+    let found = eventually(std::time::Duration::from_secs(10), || {
+        let found = std::fs::read_dir(outbox).ok().and_then(|entries| {
+            let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+            files.sort();
+            let raw = std::fs::read_to_string(files.last()?).ok()?;
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            let start = text.find("http://")?;
+            let rest = &text[start..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>' | ')'))
+                .unwrap_or(rest.len());
+            Some(rest[..end].to_owned()).filter(|l| l.contains("/auth/login/"))
+        });
+        let hit = found.is_some();
+        link = found.or(link.take());
+        async move { hit }
+    });
+    assert!(
+        found.await.is_some(),
+        "no sign-in email in {}",
+        outbox.display()
+    );
+    link.expect("link")
+}
+
 /// Installs a log subscriber when `TEST_LOG` is set (once per process).
 pub fn init_test_logs() {
     if std::env::var_os("TEST_LOG").is_some() {

@@ -16,6 +16,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 const ADMIN: &str = "ada@example.org";
+/// A live server on another origin, which the CSP's connect-src must name.
+const SOCKET_URL: (&str, &str) = ("SOCKET_URL", "https://live.example.org");
 
 /// The environment of a process of the embedded tier in `dir` (its own SQLite file, outbox and web client).
 fn env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -76,8 +78,8 @@ fn http() -> reqwest::Client {
         .expect("client")
 }
 
-/// Waits until the `all` process has imported and serves the demo schedule; returns it.
-async fn served_schedule(process: &PlazaProcess) -> Value {
+/// Waits until the `all` process has imported and serves the demo schedule; returns its first session's id.
+async fn served_session(process: &PlazaProcess) -> String {
     let http = http();
     let url = format!("{}/api/schedule", process.address);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -86,11 +88,8 @@ async fn served_schedule(process: &PlazaProcess) -> Value {
             && response.status() == StatusCode::OK
         {
             let schedule: Value = response.json().await.unwrap_or_default();
-            if schedule["sessions"]
-                .as_array()
-                .is_some_and(|s| !s.is_empty())
-            {
-                return schedule;
+            if let Some(id) = schedule["sessions"][0]["id"].as_str() {
+                return id.to_owned();
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -135,17 +134,8 @@ fn assert_secured(response: &reqwest::Response, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_class_carries_the_security_headers_for_get_and_head() {
     let dir = TempDir::new();
-    let all = start(
-        "all",
-        &dir.path,
-        &[("SOCKET_URL", "https://live.example.org")],
-    )
-    .await;
-    let schedule = served_schedule(&all).await;
-    let session = schedule["sessions"][0]["id"]
-        .as_str()
-        .expect("a session id")
-        .to_owned();
+    let all = start("all", &dir.path, &[SOCKET_URL]).await;
+    let session = served_session(&all).await;
     let http = http();
     let paths = [
         "/",
@@ -199,12 +189,7 @@ async fn every_response_class_carries_the_security_headers_for_get_and_head() {
 
     // A live process's own answers (probes, its 404).
     let live_dir = TempDir::new();
-    let live = start(
-        "live",
-        &live_dir.path,
-        &[("SOCKET_URL", "https://live.example.org")],
-    )
-    .await;
+    let live = start("live", &live_dir.path, &[SOCKET_URL]).await;
     for path in ["/healthz", "/nope"] {
         let response = http
             .get(format!("{}{path}", live.address))
@@ -406,6 +391,50 @@ async fn idle_keep_alive_connections_are_closed() {
     );
 }
 
+/// Sends a whole request on a new connection and reads the start of its answer: the connection then idles.
+async fn answered_connection(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: plaza\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buffer = [0u8; 512];
+    let read = stream.read(&mut buffer).await.expect("answer");
+    assert!(
+        buffer[..read].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buffer[..read])
+    );
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    // One connection per actix worker (one worker per core, as the server on this machine runs).
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let cap = workers.to_string();
+    let dir = TempDir::new();
+    let vars = [
+        ("HTTP_MAX_CONNECTIONS", cap.as_str()),
+        ("HTTP_KEEP_ALIVE_SECONDS", "3"),
+    ];
+    let api = start("api", &dir.path, &vars).await;
+    let address = api.address.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..workers {
+        held.push(answered_connection(&address).await);
+    }
+    // Over the cap: accepted by the kernel, served only once a held connection's keep-alive ends.
+    let sent = Instant::now();
+    let _late = answered_connection(&address).await;
+    let waited = sent.elapsed();
+    assert!(
+        waited > Duration::from_secs(2),
+        "a connection over HTTP_MAX_CONNECTIONS={cap} was served after {waited:?}"
+    );
+    drop(held);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_method_labels_are_a_fixed_set() {
     let dir = TempDir::new();
@@ -441,34 +470,6 @@ async fn http_method_labels_are_a_fixed_set() {
     );
 }
 
-/// The sign-in link in the only `.eml` of `outbox` (quoted-printable unfolded).
-async fn emailed_token(outbox: &Path) -> String {
-    let mut token = None;
-    let found = plaza_tests::eventually(Duration::from_secs(10), || {
-        token = std::fs::read_dir(outbox).ok().and_then(|entries| {
-            let file = entries.filter_map(Result::ok).next()?.path();
-            let raw = std::fs::read_to_string(file).ok()?;
-            let text = raw
-                .replace("=\r\n", "")
-                .replace("=\n", "")
-                .replace("=3D", "=");
-            let start = text.find("/auth/login/")? + "/auth/login/".len();
-            let rest = &text[start..];
-            let end =
-                rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))?;
-            Some(rest[..end].to_owned())
-        });
-        let hit = token.is_some();
-        async move { hit }
-    });
-    assert!(
-        found.await.is_some(),
-        "no sign-in email in {}",
-        outbox.display()
-    );
-    token.expect("token")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_appears_in_any_log_line() {
     let dir = TempDir::new();
@@ -481,11 +482,7 @@ async fn no_token_appears_in_any_log_line() {
         )],
     );
     let all = PlazaProcess::start_logging("all", &dir.path, &borrowed(&vars), &log).await;
-    let schedule = served_schedule(&all).await;
-    let session = schedule["sessions"][0]["id"]
-        .as_str()
-        .expect("a session id")
-        .to_owned();
+    let session = served_session(&all).await;
     let http = http();
     let url = |path: &str| format!("{}{path}", all.address);
 
@@ -497,7 +494,12 @@ async fn no_token_appears_in_any_log_line() {
         .await
         .expect("login");
     assert_eq!(requested.status(), 200);
-    let link = emailed_token(&dir.path.join("outbox")).await;
+    let emailed = plaza_tests::emailed_link(&dir.path.join("outbox")).await;
+    let link = emailed
+        .rsplit('/')
+        .next()
+        .expect("the link's token")
+        .to_owned();
     let confirm = http
         .get(url(&format!("/api/auth/login/{link}")))
         .send()
