@@ -70,11 +70,18 @@ mod tests {
     #[test]
     fn the_recorder_runs_its_upkeep_on_a_thread() {
         metrics_handle();
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .expect("procfs")
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .map(|name| name.trim().to_owned())
-            .collect();
-        assert!(names.iter().any(|n| n == UPKEEP_THREAD), "{names:?}");
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("procfs")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_owned())
+                .collect()
+        };
+        // A new thread names itself once it runs (until then it has its parent's name).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !names().iter().any(|n| n == UPKEEP_THREAD) {
+            assert!(std::time::Instant::now() < deadline, "{:?}", names());
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
