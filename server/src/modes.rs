@@ -292,6 +292,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         None => (config.listen_addr, "LISTEN_ADDR"),
     };
     let listener = crate::startup::bind(addr, var)?;
+    state.health();
     // Draining: /readyz turns 503 so the Service stops routing new sockets here while open ones close.
     tokio::spawn({
         let (state, shutdown) = (state.clone(), shutdown.clone());
@@ -302,6 +303,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     });
     let fallback = Fallback::Probes(Box::new(state.clone()));
     let live = LiveServer::build(state.clone(), listener, fallback, shutdown).await?;
+    warn_compatibility(config);
     tracing::info!(
         database = %config.database_url.redacted(),
         cache = state.cache.kind(),
@@ -316,6 +318,13 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
+/// Logs what a deconf client elsewhere would trip over (see `Config::compatibility_warnings`).
+fn warn_compatibility(config: &plaza_core::Config) {
+    for warning in config.compatibility_warnings() {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// Serves the HTTP API (and with `with_live`, the live server: on `LIVE_ADDR` if set, else on the API's own port,
 /// forwarding other paths to the API on an internal port) until `shutdown`, then drains: `/readyz` turns 503,
 /// in-flight requests get `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
@@ -325,6 +334,7 @@ async fn serve_api(
     with_live: bool,
 ) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
+    state.health();
     refresher::start(&state, shutdown.clone()).await;
     let config = &state.config;
     let Servers {
@@ -344,6 +354,7 @@ async fn serve_api(
         env!("CARGO_PKG_VERSION"),
         config.api_base_path,
     );
+    warn_compatibility(config);
     if let Some(live) = &live {
         tracing::info!(
             "socket.io on http://{host}:{}{}/",

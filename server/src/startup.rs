@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cors::CorsPolicy;
 use crate::http::security::{self, SecurityHeaders};
 use crate::http::{self, ClientFiles, error, observe};
 use crate::live::LiveServer;
@@ -47,13 +48,18 @@ impl Application {
         let max_connections = config.http_max_connections.div_ceil(workers);
         // Read once, shared by every worker.
         let client = web::Data::new(ClientFiles::load(config.client_dir.as_deref())?);
+        let cors = web::Data::new(CorsPolicy::new(config));
         let security = web::Data::new(SecurityHeaders::new(config));
         let header_timeout = config.http_header_timeout;
         let server = HttpServer::new(move || {
             App::new()
                 .configure(http::configure_app(&state, &client))
+                .app_data(cors.clone())
                 .app_data(security.clone())
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_response))
+                // Outside the error rewriting, so error envelopes carry the CORS headers too.
+                .wrap(from_fn(crate::cors::actix))
+                // Outside CORS too: preflight answers get the security headers as well.
                 .wrap(from_fn(security::secure))
                 .wrap(from_fn(observe::observe))
         })

@@ -1,5 +1,5 @@
 //! plaza-tests: helpers for the black-box suite — real Redis and Postgres with per-test isolation, SQLite files,
-//! the memory cache, a private `redis-server` for outage tests, `spawn_app` starting the real HTTP API on port 0,
+//! the memory cache, a private `redis-server` and a private Postgres for fault tests, `spawn_app` starting the real HTTP API on port 0,
 //! and a wiremock Pretalx of any size (`fake_pretalx`, also used by the `bench-*` binaries).
 //!
 //! Services come from `TEST_DATABASE_URL` (default `postgres://postgres:postgres@127.0.0.1:5432/postgres`) and
@@ -10,6 +10,7 @@ pub mod content_repo;
 pub mod fake_pretalx;
 pub mod fake_tito;
 pub mod live;
+pub mod postgres_server;
 pub mod redis_server;
 pub mod sized_pretalx;
 pub mod smtp_sink;
@@ -50,8 +51,8 @@ macro_rules! for_each_backend {
     };
 }
 
-/// The `plaza` binary of this build (`scripts/test` builds it before the suite), or `PLAZA_BIN` when set (to run
-/// the black-box tests against another build, e.g. to watch a new test fail on the old code).
+/// The `plaza` binary of this build (`scripts/test` builds it before the suite), or `PLAZA_BIN` when set (the
+/// benchmark binaries measure a release build).
 pub fn plaza_bin() -> std::path::PathBuf {
     if let Some(bin) = std::env::var_os("PLAZA_BIN") {
         return bin.into();
@@ -107,7 +108,7 @@ where
     None
 }
 
-/// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded), waiting up to 10 s for it.
+/// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded).
 pub async fn emailed_link(outbox: &std::path::Path) -> String {
     let mut link = None;
     let found = eventually(std::time::Duration::from_secs(10), || {

@@ -480,7 +480,6 @@ async fn http_method_labels_are_a_fixed_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_appears_in_any_log_line() {
     let dir = TempDir::new();
-    let log = dir.path.join("plaza.log");
     let vars = env(
         &dir.path,
         &[(
@@ -488,7 +487,7 @@ async fn no_token_appears_in_any_log_line() {
             "info,plaza=debug,plaza_core=debug,plaza_jobs=debug",
         )],
     );
-    let all = PlazaProcess::start_logging("all", &dir.path, &borrowed(&vars), &log).await;
+    let mut all = PlazaProcess::start("all", &dir.path, &borrowed(&vars)).await;
     let session = served_session(&all).await;
     let http = http();
     let url = |path: &str| format!("{}{path}", all.address);
@@ -586,9 +585,9 @@ async fn no_token_appears_in_any_log_line() {
         "the signed-in socket's metric was seen"
     );
     socket.close().await;
-    drop(all);
+    all.kill();
 
-    let logged = std::fs::read_to_string(&log).expect("log");
+    let logged = all.logs();
     assert!(logged.contains("request"), "the access log was captured");
     for (name, token) in [
         ("login link", &link),

@@ -15,7 +15,6 @@ use plaza_core::live::{CLIENT_ERROR_EVENT, validate_metric};
 use plaza_core::queries::attendees;
 use plaza_core::queries::logs::NewLog;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::FromMessageParts;
@@ -26,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 use super::Live;
-use super::visitors::ROOM as VISITORS_ROOM;
+use super::visitors::{self, ROOM as VISITORS_ROOM};
 
 /// The room admins join to receive `liveEvent` / `liveError` (the reference's spelling).
 pub const ANALYSIS_ROOM: &str = "metrics_analisis";
@@ -137,6 +136,8 @@ pub async fn prepare<A: Adapter>(
     socket.on("startAnalyse", on_start_analyse::<A>);
     socket.on("stopAnalyse", on_stop_analyse::<A>);
     socket.on_disconnect(async |State(live): State<Live>| live.visitors.left());
+    // Before joining: the broadcast this arrival causes and the greeting in `on_connect` share the record.
+    socket.extensions.insert(visitors::Sent::default());
     socket.join(VISITORS_ROOM);
     live.visitors.joined();
     Ok(())
@@ -152,7 +153,7 @@ pub async fn on_connect<A: Adapter>(
         .extensions
         .remove::<HandshakeTurn>()
         .and_then(|turn| turn.0.lock().ok()?.take());
-    let _ = socket.emit(VISITORS_ROOM, &live.visitors.estimate());
+    visitors::send(&socket, live.visitors.estimate());
     if let Ok(HandshakeAuth { token: Some(token) }) = handshake.0 {
         bind(&socket, &live, &token).await;
     }
@@ -223,7 +224,6 @@ async fn on_deauth<A: Adapter>(turn: Turn, socket: SocketRef<A>) {
 async fn on_track_metric<A: Adapter>(
     turn: Turn,
     socket: SocketRef<A>,
-    io: SocketIo<A>,
     State(live): State<Live>,
     args: TryData<(Value, Value)>,
 ) {
@@ -251,7 +251,12 @@ async fn on_track_metric<A: Adapter>(
         "eventName": name,
         "payload": payload,
     });
-    if let Err(err) = io.to(ANALYSIS_ROOM).emit("liveEvent", &live_event).await {
+    // Through the socket's namespace (not `io.to`, which panics once the namespace is gone at shutdown).
+    if let Err(err) = socket
+        .within(ANALYSIS_ROOM)
+        .emit("liveEvent", &live_event)
+        .await
+    {
         tracing::warn!(%err, "could not stream a liveEvent");
     }
 }
@@ -260,7 +265,6 @@ async fn on_track_metric<A: Adapter>(
 async fn on_track_error<A: Adapter>(
     turn: Turn,
     socket: SocketRef<A>,
-    io: SocketIo<A>,
     State(live): State<Live>,
     error: TryData<Value>,
 ) {
@@ -273,7 +277,7 @@ async fn on_track_error<A: Adapter>(
         socket: Some(socket.id.to_string()),
         data: json!({ "message": field("message"), "stack": field("stack") }),
     });
-    if let Err(err) = io.to(ANALYSIS_ROOM).emit("liveError", &error).await {
+    if let Err(err) = socket.within(ANALYSIS_ROOM).emit("liveError", &error).await {
         tracing::warn!(%err, "could not stream a liveError");
     }
 }

@@ -10,6 +10,7 @@ mod content;
 pub mod refresher;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::web::Bytes;
@@ -99,6 +100,8 @@ pub struct ScheduleStore {
     settings: Arc<ArcSwap<Settings>>,
     /// Serialises rebuilds, so a new schedule and new settings arriving together cannot undo each other.
     writer: Arc<Mutex<()>>,
+    /// True once the published version is served (or the database said none is published): the API is ready.
+    loaded: Arc<AtomicBool>,
 }
 
 impl ScheduleStore {
@@ -111,7 +114,18 @@ impl ScheduleStore {
             schedule: Arc::new(ArcSwap::from_pointee(Schedule::default())),
             settings: Arc::new(ArcSwap::new(settings)),
             writer: Arc::default(),
+            loaded: Arc::default(),
         })
+    }
+
+    /// True once the start-up load is done: the published version is served, or none was ever published.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
+    }
+
+    /// Records that the start-up load is done (see [`ScheduleStore::is_loaded`]).
+    pub fn mark_loaded(&self) {
+        self.loaded.store(true, Ordering::SeqCst);
     }
 
     /// The snapshot being served.
