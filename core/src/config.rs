@@ -329,7 +329,7 @@ pub const VARS: &[VarSpec] = &[
         name: "PRETALX_IMPORT",
         default: None,
         example: r#"{"questions":{"links":[12],"recommendations":13,"affiliation":14},"aslTagId":5,"ccTagId":6}"#,
-        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales, unscheduledStates.",
+        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales (checked at start: exit 2 when invalid).",
     },
     VarSpec {
         name: "TITO_URL",

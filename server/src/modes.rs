@@ -34,6 +34,10 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if matches!(mode, Mode::FetchSchedule | Mode::All | Mode::Api) {
+        // Every import would fail on bad options: refuse to start instead (exit 2, naming the field).
+        schedule::import_options(&config)?;
+    }
     match mode {
         Mode::Migrate => migrate(&config).await,
         Mode::Api => serve_api(AppState::connect(config).await?, shutdown, false).await,
@@ -53,6 +57,7 @@ pub async fn run(
         }
         Mode::FetchSchedule => {
             let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
             let summary = schedule::run_once(&state.jobs()).await;
             state.db.close().await;
             print_summary(&summary?);
@@ -85,6 +90,7 @@ pub async fn run(
         Mode::FetchUsers => {
             require_tito(&config, "--mode fetch-users")?;
             let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
             let summary = users::run_once(&state.jobs(), options.full).await;
             state.db.close().await;
             println!("{}", summary?);
@@ -101,6 +107,7 @@ pub async fn run(
                 .into());
             }
             let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
             let visitors = plaza_jobs::visitors::run_once(&state.jobs()).await;
             state.db.close().await;
             println!("logged {} visitors", visitors?);
@@ -249,7 +256,8 @@ async fn print_tito(list: TitoList, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The embedded tier (SQLite) migrates itself; the large tiers run `--mode migrate` as a Job first.
+/// The embedded tier (SQLite) owns its schema and migrates itself before any mode or job touches it (so a job on a
+/// fresh directory works); the large tiers run `--mode migrate` as a Job first.
 async fn migrate_if_embedded(state: &AppState) -> anyhow::Result<()> {
     if state.db.kind() == DatabaseKind::Sqlite {
         state

@@ -23,7 +23,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/attendance/{session_id}/unattend").post(post_unattend));
 }
 
-/// The session's capacity, or 404 when the published schedule has no such session (any state).
+/// The session's capacity, or 404 when the served schedule has no such public session (an unknown id and a session
+/// that is not public get the same 404).
 fn session_cap(state: &AppState, id: &str) -> Result<Option<u32>, HttpError> {
     let snapshot = state.schedule.current();
     let session = snapshot.session(id).ok_or(ApiError::NotFound)?;

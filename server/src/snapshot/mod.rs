@@ -57,10 +57,12 @@ impl Snapshot {
         }
         let schedule_body = body::schedule(&schedule, &settings)?;
         let whats_on_body = body::whats_on(&schedule)?;
+        // Only listed sessions can be found by id, so every route resolves ids against the public set.
         let sessions = schedule
             .sessions
             .iter()
             .enumerate()
+            .filter(|(_, s)| s.is_listed())
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         let slots = schedule
@@ -80,7 +82,8 @@ impl Snapshot {
         })
     }
 
-    /// The session with `id`, any state.
+    /// The public session with `id` (one that `/schedule` lists); `None` for an unknown id and for a session that
+    /// is not public alike, so no route can tell them apart.
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.get(id).map(|&i| &self.schedule.sessions[i])
     }

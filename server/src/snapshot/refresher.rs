@@ -6,11 +6,15 @@
 //! of truth), with Postgres down from the cache; the notice subscription is retried every [`RETRY`] until Redis
 //! answers, and a start-up load that found neither is retried as often. Snapshots are built on the blocking pool,
 //! so a rebuild neither holds a runtime worker nor delays shutdown (the runtime stops without waiting for it).
+//!
+//! On the embedded tier (no Redis, so no notices between processes) it also polls the database's published version
+//! id ([`poll_database`]).
 
 use std::time::Duration;
 
 use plaza_core::content::Bundle;
 use plaza_core::model::schedule::Schedule;
+use plaza_core::queries::versions;
 use plaza_jobs::JobContext;
 use plaza_jobs::publication::{CONTENT, Feed, Published, SCHEDULE};
 use serde::de::DeserializeOwned;
@@ -108,11 +112,57 @@ pub async fn follow<T: Target>(
             "nothing loaded at start; serving the default until it arrives"
         );
     }
+    if ctx.cache.kind() == "memory" {
+        tokio::spawn(poll_database(
+            target.clone(),
+            ctx.clone(),
+            EMBEDDED_POLL,
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(run(target, ctx, interval, shutdown));
 }
 
 /// How often a missing notice subscription, or a start-up load that found no source, is retried.
 const RETRY: Duration = Duration::from_secs(2);
+
+/// How often the embedded tier polls the database for a version published by another process.
+pub const EMBEDDED_POLL: Duration = Duration::from_secs(1);
+
+/// Embedded tier only (memory cache, no Redis): a cache and its notices belong to one process, so a version that
+/// another process publishes (a separate `fetch-schedule`, `plaza schedule rollback`) reaches this one only through
+/// the database. Polls the published version's id (one small indexed query) every `every` and loads it when it
+/// differs from the served one; so the CLI, the HTTP API and the admin view agree within seconds.
+pub async fn poll_database<T: Target>(
+    target: T,
+    ctx: JobContext,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let feed = T::FEED.name;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match versions::published_id(&ctx.db, T::FEED.table).await {
+            Ok(Some(id)) if id != target.served() => {
+                tracing::info!(
+                    feed,
+                    version = id,
+                    "a version was published by another process"
+                );
+                if let Err(err) = load(&target, &ctx).await {
+                    tracing::warn!(feed, error = format!("{err:#}"), "cannot load it");
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::debug!(%err, feed, "database poll skipped"),
+        }
+    }
+}
 
 /// Loads the published version into `target` (rebuilding the cache from the database when needed; from whichever
 /// of the two answers when one is away).
