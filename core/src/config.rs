@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::proxy::TrustedProxies;
+use crate::proxy::{ClientIpHeader, TrustedProxies};
 
 /// One environment variable plaza reads.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +128,24 @@ pub const VARS: &[VarSpec] = &[
         doc: "Largest request body accepted; larger bodies get 413 in the JSON error envelope.",
     },
     VarSpec {
+        name: "HTTP_HEADER_TIMEOUT_SECONDS",
+        default: Some("5"),
+        example: "",
+        doc: "How long a client may take to send a request's headers (slowloris); the API answers 408 and closes the connection.",
+    },
+    VarSpec {
+        name: "HTTP_KEEP_ALIVE_SECONDS",
+        default: Some("5"),
+        example: "",
+        doc: "How long an idle keep-alive connection to the API stays open between requests (0 disables keep-alive).",
+    },
+    VarSpec {
+        name: "HTTP_MAX_CONNECTIONS",
+        default: Some("10000"),
+        example: "",
+        doc: "Most concurrent connections the API serves; further connections wait in the listen backlog until one closes.",
+    },
+    VarSpec {
         name: "READINESS_TIMEOUT_MS",
         default: Some("1500"),
         example: "",
@@ -203,7 +221,13 @@ pub const VARS: &[VarSpec] = &[
         name: "TRUSTED_PROXIES",
         default: Some("loopback, private"),
         example: "",
-        doc: "Proxies whose Forwarded / X-Forwarded-For entries are believed for a client's IP (per-IP limits): CIDRs or addresses, loopback, private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) or none.",
+        doc: "Proxies whose CLIENT_IP_HEADER entries (and X-Forwarded-Proto) are believed for a client's IP (per-IP limits): CIDRs or addresses, loopback, private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) or none.",
+    },
+    VarSpec {
+        name: "CLIENT_IP_HEADER",
+        default: Some("x-forwarded-for"),
+        example: "",
+        doc: "The one header trusted proxies name the client in: x-forwarded-for, forwarded (RFC 7239) or x-real-ip; the others are ignored.",
     },
     VarSpec {
         name: "CALENDAR_TOKEN_TTL_DAYS",
@@ -257,7 +281,7 @@ pub const VARS: &[VarSpec] = &[
         name: "SMTP_URL",
         default: None,
         example: "smtps://user:password@smtp.example.org:465",
-        doc: "SMTP server (smtps:// for TLS, smtp://…?tls=required for STARTTLS); unset writes emails to the log and OUTBOX_DIR.",
+        doc: "SMTP server (smtps:// for TLS, smtp://…?tls=required for STARTTLS); unset writes emails to OUTBOX_DIR as .eml files (the log names the file only).",
     },
     VarSpec {
         name: "MAIL_FROM",
@@ -515,6 +539,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`: longest wait for a request's headers.
+    pub http_header_timeout: Duration,
+    /// `HTTP_KEEP_ALIVE_SECONDS`: idle keep-alive time (zero: no keep-alive).
+    pub http_keep_alive: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: concurrent connections of the API listener.
+    pub http_max_connections: usize,
     /// `READINESS_TIMEOUT_MS`.
     pub readiness_timeout: Duration,
     /// `SCHEDULE_REFRESH_SECONDS`.
@@ -543,7 +573,7 @@ pub struct Config {
     pub login_limit_per_email: u32,
     /// `LOGIN_LIMIT_PER_IP`.
     pub login_limit_per_ip: u32,
-    /// `TRUSTED_PROXIES`.
+    /// `TRUSTED_PROXIES`, reading `CLIENT_IP_HEADER`.
     pub trusted_proxies: TrustedProxies,
     /// `CALENDAR_TOKEN_TTL_DAYS`, as a duration.
     pub calendar_token_ttl: Duration,
@@ -557,7 +587,7 @@ pub struct Config {
     pub content: ContentSource,
     /// `CONTENT_FETCH_TIMEOUT_SECONDS`.
     pub content_fetch_timeout: Duration,
-    /// `SMTP_URL`; `None` writes emails to the log and the outbox folder.
+    /// `SMTP_URL`; `None` writes emails to the outbox folder.
     pub smtp_url: Option<Secret>,
     /// `MAIL_FROM`.
     pub mail_from: String,
@@ -697,6 +727,13 @@ impl Config {
                 v.parse::<u64>().map_err(|e| e.to_string())
             })?),
             max_body_bytes: vars.parse("MAX_BODY_BYTES", positive::<usize>)?,
+            http_header_timeout: Duration::from_secs(
+                vars.parse("HTTP_HEADER_TIMEOUT_SECONDS", positive::<u64>)?,
+            ),
+            http_keep_alive: Duration::from_secs(vars.parse("HTTP_KEEP_ALIVE_SECONDS", |v| {
+                v.parse::<u64>().map_err(|e| e.to_string())
+            })?),
+            http_max_connections: vars.parse("HTTP_MAX_CONNECTIONS", positive::<usize>)?,
             readiness_timeout: Duration::from_millis(
                 vars.parse("READINESS_TIMEOUT_MS", positive::<u64>)?,
             ),
@@ -732,7 +769,9 @@ impl Config {
             login_notify_unknown: vars.parse("LOGIN_NOTIFY_UNKNOWN", boolean)?,
             login_limit_per_email: vars.parse("LOGIN_LIMIT_PER_EMAIL", positive::<u32>)?,
             login_limit_per_ip: vars.parse("LOGIN_LIMIT_PER_IP", positive::<u32>)?,
-            trusted_proxies: vars.parse("TRUSTED_PROXIES", TrustedProxies::parse)?,
+            trusted_proxies: vars
+                .parse("TRUSTED_PROXIES", TrustedProxies::parse)?
+                .reading(vars.parse("CLIENT_IP_HEADER", ClientIpHeader::parse)?),
             calendar_token_ttl: Duration::from_secs(
                 24 * 3600 * vars.parse("CALENDAR_TOKEN_TTL_DAYS", positive::<u64>)?,
             ),

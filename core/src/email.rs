@@ -1,6 +1,7 @@
 //! Email: templates (`content/emails/<name>/<locale>.md`, a `subject:` front matter then markdown) rendered with
 //! pulldown-cmark into HTML plus a plain-text alternative, and a [`Mailer`] that sends over SMTP (lettre) or, on the
-//! embedded tier, writes `.eml` files to the outbox and the text to the log. Sending is bounded in time and every
+//! embedded tier, writes `.eml` files to the outbox (the log says only which file: a login link is a credential and
+//! never goes to the log). Sending is bounded in time and every
 //! outcome is counted in `plaza_emails_total`; failures are errors for the caller to log, never panics.
 
 use std::collections::{BTreeMap, HashMap};
@@ -171,7 +172,7 @@ pub enum Mailer {
         /// Reply-To.
         reply_to: Option<Mailbox>,
     },
-    /// The embedded tier: `.eml` files in a folder, text in the log.
+    /// The embedded tier: `.eml` files in a folder (the log names the file, never the text).
     Outbox {
         /// The folder.
         dir: PathBuf,
@@ -280,7 +281,8 @@ impl Mailer {
                 tokio::fs::write(&path, message.formatted())
                     .await
                     .map_err(|e| EmailError::Send(format!("{}: {e}", path.display())))?;
-                tracing::info!(to, subject = %email.subject, path = %path.display(), "email written to the outbox:\n{}", email.text);
+                // Only where it went: the text holds the login link, a credential.
+                tracing::info!(template = %email.template, path = %path.display(), "email written to the outbox");
                 Ok(())
             }
         }

@@ -1,7 +1,8 @@
-//! Who the client is behind proxies: `TRUSTED_PROXIES` (the hops whose forwarding headers are believed) and the walk
-//! that finds the client's address from the connection's peer and its `Forwarded` / `X-Forwarded-For` chain. Only
-//! entries appended by trusted hops count, so a client cannot choose the address its per-IP limits are kept under by
-//! sending its own header.
+//! Who the client is behind proxies: `TRUSTED_PROXIES` (the hops whose forwarding header is believed),
+//! `CLIENT_IP_HEADER` (the one header they write: `X-Forwarded-For` by default, or `Forwarded`, or `X-Real-IP`) and
+//! the walk that finds the client's address from the connection's peer and that header's chain. Only entries appended
+//! by trusted hops count, and the other forwarding headers are never read, so a client cannot choose the address its
+//! per-IP limits are kept under by sending a header of its own.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -18,9 +19,78 @@ const PRIVATE: [&str; 5] = [
     "fc00::/7",
 ];
 
-/// The networks whose forwarding headers are believed.
+/// Every header that can carry a client's address; a front hop removes them all before writing its own.
+pub const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// The one header whose chain trusted proxies write (`CLIENT_IP_HEADER`); the others are ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (what ingress-nginx, Traefik and most load balancers write).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+    /// `X-Real-IP: client` (one address, set by the last proxy).
+    XRealIp,
+}
+
+impl ClientIpHeader {
+    /// Parses `CLIENT_IP_HEADER`: `x-forwarded-for`, `forwarded` or `x-real-ip` (any case).
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            "x-real-ip" => Ok(Self::XRealIp),
+            _ => Err("expected x-forwarded-for, forwarded or x-real-ip".into()),
+        }
+    }
+
+    /// The header's name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+            Self::XRealIp => "x-real-ip",
+        }
+    }
+
+    /// The chain in this header's values (every value of the header, in order), oldest entry first.
+    pub fn chain<'a>(self, values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let entries = values.into_iter().flat_map(|value| value.split(','));
+        match self {
+            Self::Forwarded => entries
+                .filter_map(|element| {
+                    element.split(';').find_map(|pair| {
+                        let (key, value) = pair.trim().split_once('=')?;
+                        key.trim()
+                            .eq_ignore_ascii_case("for")
+                            .then(|| value.trim().trim_matches('"').to_owned())
+                    })
+                })
+                .collect(),
+            Self::XForwardedFor | Self::XRealIp => entries
+                .map(|entry| entry.trim().to_owned())
+                .filter(|entry| !entry.is_empty())
+                .collect(),
+        }
+    }
+
+    /// This header's value naming `client` alone: what a front hop that already resolved the client writes.
+    pub fn value_for(self, client: IpAddr) -> String {
+        match (self, client) {
+            (Self::Forwarded, IpAddr::V6(v6)) => format!("for=\"[{v6}]\""),
+            (Self::Forwarded, IpAddr::V4(v4)) => format!("for={v4}"),
+            (Self::XForwardedFor | Self::XRealIp, ip) => ip.to_string(),
+        }
+    }
+}
+
+/// The networks whose forwarding header is believed, and which header that is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ClientIpHeader,
+}
 
 impl TrustedProxies {
     /// Parses `TRUSTED_PROXIES`: comma-separated CIDRs or addresses, and the words `loopback`, `private` and
@@ -50,13 +120,42 @@ impl TrustedProxies {
         if !none && nets.is_empty() {
             return Err("list networks, or none to trust no proxy".into());
         }
-        Ok(Self(nets))
+        Ok(Self {
+            nets,
+            header: ClientIpHeader::default(),
+        })
+    }
+
+    /// The same networks, believing `header` (`CLIENT_IP_HEADER`).
+    pub fn reading(self, header: ClientIpHeader) -> Self {
+        Self { header, ..self }
+    }
+
+    /// These networks plus loopback: the API behind the all-mode front, which only that front reaches and which
+    /// writes a header naming the client it resolved under these same rules.
+    pub fn and_loopback(mut self) -> Self {
+        self.nets.extend(networks(&LOOPBACK));
+        self
+    }
+
+    /// The header trusted proxies write.
+    pub fn header(&self) -> ClientIpHeader {
+        self.header
     }
 
     /// Whether `ip` is a trusted hop (IPv4-mapped IPv6 addresses count as their IPv4 address).
     pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client of a request from `peer` whose headers are read through `values` (every value of the named
+    /// header): only the configured header's chain is walked (see [`TrustedProxies::client`]).
+    pub fn client_of<'a, I>(&self, peer: IpAddr, values: impl FnOnce(&'static str) -> I) -> IpAddr
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        self.client(peer, &self.header.chain(values(self.header.name())))
     }
 
     /// The client's address: starting at the connection's peer, each trusted hop's forwarded entry is believed in
@@ -75,35 +174,6 @@ impl TrustedProxies {
         }
         current
     }
-}
-
-/// The forwarded chain of a request, oldest first: the `for=` nodes of its `Forwarded` headers (RFC 7239) when it
-/// has any, else the entries of its `X-Forwarded-For` headers. Each argument holds every value of that header.
-pub fn forwarded_chain<'a>(
-    forwarded: impl IntoIterator<Item = &'a str>,
-    x_forwarded_for: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
-    let from_forwarded: Vec<String> = forwarded
-        .into_iter()
-        .flat_map(|value| value.split(','))
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (key, value) = pair.trim().split_once('=')?;
-                key.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| value.trim().trim_matches('"').to_owned())
-            })
-        })
-        .collect();
-    if !from_forwarded.is_empty() {
-        return from_forwarded;
-    }
-    x_forwarded_for
-        .into_iter()
-        .flat_map(|value| value.split(','))
-        .map(|entry| entry.trim().to_owned())
-        .filter(|entry| !entry.is_empty())
-        .collect()
 }
 
 /// The networks of a built-in list (constants, checked by the tests below).
@@ -222,24 +292,67 @@ mod tests {
     }
 
     #[test]
-    fn reads_forwarded_before_x_forwarded_for_with_ports_and_brackets() {
-        let both = forwarded_chain(
-            [
-                "for=192.0.2.43:47011, For=\"[2001:db8:cafe::17]:4711\";proto=https",
-                "for=unknown;by=10.0.0.1",
-            ],
-            ["9.9.9.9"],
-        );
+    fn parses_each_header_format_with_ports_and_brackets() {
+        let forwarded = ClientIpHeader::Forwarded.chain([
+            "for=192.0.2.43:47011, For=\"[2001:db8:cafe::17]:4711\";proto=https",
+            "for=unknown;by=10.0.0.1",
+        ]);
         assert_eq!(
-            both,
+            forwarded,
             chain(&["192.0.2.43:47011", "[2001:db8:cafe::17]:4711", "unknown"])
         );
-        assert_eq!(parse_node(&both[0]), Some(ip("192.0.2.43")));
-        assert_eq!(parse_node(&both[1]), Some(ip("2001:db8:cafe::17")));
-        assert_eq!(parse_node(&both[2]), None);
-        let xff = forwarded_chain([], [" 1.1.1.1, 8.8.4.4 ", "2001:db8::1"]);
+        assert_eq!(parse_node(&forwarded[0]), Some(ip("192.0.2.43")));
+        assert_eq!(parse_node(&forwarded[1]), Some(ip("2001:db8:cafe::17")));
+        assert_eq!(parse_node(&forwarded[2]), None);
+        let xff = ClientIpHeader::XForwardedFor.chain([" 1.1.1.1, 8.8.4.4 ", "2001:db8::1"]);
         assert_eq!(xff, chain(&["1.1.1.1", "8.8.4.4", "2001:db8::1"]));
+        assert_eq!(
+            ClientIpHeader::XRealIp.chain(["8.8.4.4"]),
+            chain(&["8.8.4.4"])
+        );
         assert_eq!(parse_node("2001:db8::1"), Some(ip("2001:db8::1")));
         assert_eq!(parse_node("not an address"), None);
+        for header in [
+            ClientIpHeader::XForwardedFor,
+            ClientIpHeader::Forwarded,
+            ClientIpHeader::XRealIp,
+        ] {
+            assert_eq!(
+                ClientIpHeader::parse(&header.name().to_uppercase()),
+                Ok(header)
+            );
+            for client in [ip("8.8.4.4"), ip("2001:db8::1")] {
+                let written = header.chain([header.value_for(client).as_str()]);
+                assert_eq!(written.len(), 1, "{header:?}");
+                assert_eq!(parse_node(&written[0]), Some(client), "{header:?}");
+            }
+        }
+        assert!(ClientIpHeader::parse("x-client-ip").is_err());
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let headers = |name: &str| -> Vec<&'static str> {
+            match name {
+                "forwarded" => vec!["for=7.7.7.7"],
+                "x-forwarded-for" => vec!["8.8.4.4"],
+                "x-real-ip" => vec!["6.6.6.6"],
+                _ => vec![],
+            }
+        };
+        let trusted = TrustedProxies::parse("loopback").expect("loopback");
+        let peer = ip("127.0.0.1");
+        assert_eq!(
+            trusted.client_of(peer, headers),
+            ip("8.8.4.4"),
+            "X-Forwarded-For by default"
+        );
+        let forwarded = trusted.clone().reading(ClientIpHeader::Forwarded);
+        assert_eq!(forwarded.client_of(peer, headers), ip("7.7.7.7"));
+        let real_ip = trusted.reading(ClientIpHeader::XRealIp);
+        assert_eq!(real_ip.client_of(peer, headers), ip("6.6.6.6"));
+        let none = TrustedProxies::parse("none").expect("none");
+        assert_eq!(none.client_of(peer, headers), peer);
+        assert_eq!(none.and_loopback().client_of(peer, headers), ip("8.8.4.4"));
     }
 }

@@ -5,7 +5,8 @@
 
 Rules: probes on /readyz and /healthz; terminationGracePeriodSeconds covers the preStop sleep plus the drain
 (SHUTDOWN_GRACE_SECONDS); CronJobs forbid concurrency and their deadline is below the job's lock TTL
-(jobs/src/*.rs LOCK_TTL); the ingress routes /api/socket.io to live, /api and / to api; the ConfigMap and the Secret
+(jobs/src/*.rs LOCK_TTL); the ingress routes /api/socket.io to live, /api and every path of the web client (its
+router's top-level paths, client/public) to api, and no path to /healthz, /readyz or /metrics; the ConfigMap and the Secret
 template together name every variable of .env.example that a container needs.
 """
 
@@ -28,6 +29,9 @@ JOB_MODULES = {
 
 # Variables a container does not take from the ConfigMap/Secret: the mode is set per workload; *_CRON drive only
 # `--mode all`'s in-process scheduler (the CronJobs replace it).
+# Served by every pod at its root for probes and Prometheus: never through an Ingress.
+OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+
 NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON"}
 
 
@@ -71,6 +75,54 @@ def env_value(container, config, name):
         if e.get("name") == name and "value" in e:
             return e["value"]
     return config.get(name)
+
+
+def ingress_routes(path, ingresses):
+    """The services the Ingresses send a request for `path` to (every rule that matches it, and default backends)."""
+    services = []
+    for ing in ingresses:
+        default = ing["spec"].get("defaultBackend")
+        if default:
+            services.append(default.get("service", {}).get("name", "a resource backend"))
+        for rule in ing["spec"].get("rules", []):
+            for p in rule.get("http", {}).get("paths", []):
+                prefix = p["path"]
+                if p.get("pathType") == "Exact":
+                    hit = path == prefix
+                else:
+                    # Prefix (element-wise) and ImplementationSpecific, read as a prefix to be safe.
+                    hit = prefix in ("/", path) or path.startswith(prefix.rstrip("/") + "/")
+                if hit:
+                    services.append(p["backend"].get("service", {}).get("name", "a resource backend"))
+    return services
+
+
+def client_paths(repo):
+    """The attendee client's public paths: its top-level router paths and the files of client/public."""
+    router = (Path(repo) / "client/src/router.ts").read_text()
+    paths = {"/", "/assets/index.js", "/client-config.json"}
+    for path in re.findall(r"path:\s*'(/[^':]*)", router):
+        paths.add("/" + path.strip("/").split("/")[0] if path != "/" else "/")
+    public = Path(repo) / "client/public"
+    if public.is_dir():
+        paths.update("/" + f.name for f in public.iterdir() if f.is_file())
+    return sorted(paths)
+
+
+def ingress_errors(ingresses, repo):
+    """The ops endpoints reach no public route; the socket, the API and every client path reach their service."""
+    errors = []
+    for path in OPS_PATHS:
+        services = ingress_routes(path, ingresses)
+        if services:
+            errors.append(f"Ingress: the operations endpoint {path} is public (routed to {', '.join(services)})")
+    wanted = [("/api/socket.io/", "live"), ("/api/schedule", "api")]
+    wanted += [(path, "api") for path in client_paths(repo)]
+    for path, service in wanted:
+        services = ingress_routes(path, ingresses)
+        if service not in services:
+            errors.append(f"Ingress: {path} goes to {services or 'nothing'}, expected {service}")
+    return errors
 
 
 def rules(rendered, repo):
@@ -145,14 +197,7 @@ def rules(rendered, repo):
         if mode not in seen:
             errors.append(f"no CronJob runs --mode {mode}")
 
-    routes = {}
-    for ing in by_kind.get("Ingress", []):
-        for rule in ing["spec"]["rules"]:
-            for p in rule["http"]["paths"]:
-                routes[p["path"]] = p["backend"]["service"]["name"]
-    for path, service in (("/api/socket.io", "live"), ("/api", "api"), ("/", "api")):
-        if routes.get(path) != service:
-            errors.append(f"Ingress: {path} goes to {routes.get(path)!r}, expected {service}")
+    errors.extend(ingress_errors(by_kind.get("Ingress", []), repo))
 
     for n in notes:
         print(f"note: {n}")

@@ -301,6 +301,15 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     };
     let listener = crate::startup::bind(addr, var)?;
     state.health();
+    // Socket `auth` enforces the published block list: follow the content feed (from Postgres when Redis is down,
+    // like the api). The schedule is not needed here.
+    refresher::follow(
+        refresher::ContentTarget(state.clone()),
+        state.jobs(),
+        config.schedule_refresh,
+        shutdown.clone(),
+    )
+    .await;
     // Draining: /readyz turns 503 so the Service stops routing new sockets here while open ones close.
     tokio::spawn({
         let (state, shutdown) = (state.clone(), shutdown.clone());

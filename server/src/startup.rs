@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use actix_http::{HttpService, Protocol, error::DispatchError};
+use actix_http::{HttpService, KeepAlive, Protocol, error::DispatchError};
 use actix_server::{Server, ServerHandle};
 use actix_service::{ServiceFactoryExt as _, fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cors::CorsPolicy;
 use crate::head_errors::EnvelopeIo;
+use crate::http::security::{self, SecurityHeaders};
 use crate::http::{self, ClientFiles, error, observe};
 use crate::live::LiveServer;
 use crate::live::fallback::Fallback;
@@ -40,10 +41,20 @@ impl Application {
         // Install the metrics recorder before the first request is observed.
         crate::telemetry::metrics_handle();
         let port = listener.local_addr()?.port();
-        let grace = state.config.shutdown_grace.as_secs();
+        let config = &state.config;
+        let grace = config.shutdown_grace.as_secs();
+        let keep_alive = match config.http_keep_alive {
+            idle if idle.is_zero() => KeepAlive::Disabled,
+            idle => KeepAlive::Timeout(idle),
+        };
+        // actix counts connections per worker (one per core by default).
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let max_connections = config.http_max_connections.div_ceil(workers);
         // Read once, shared by every worker.
-        let client = web::Data::new(ClientFiles::load(state.config.client_dir.as_deref())?);
-        let cors = web::Data::new(CorsPolicy::new(&state.config));
+        let client = web::Data::new(ClientFiles::load(config.client_dir.as_deref())?);
+        let cors = web::Data::new(CorsPolicy::new(config));
+        let security = web::Data::new(SecurityHeaders::new(config));
+        let header_timeout = config.http_header_timeout;
         let local = listener.local_addr()?;
         // What `HttpServer` does, plus one wrap: each connection is an `EnvelopeIo`, so the errors actix-http
         // writes before any middleware (unparsable or oversized request heads) carry the JSON envelope too.
@@ -51,13 +62,20 @@ impl Application {
             let app = App::new()
                 .configure(http::configure_app(&state, &client))
                 .app_data(cors.clone())
+                .app_data(security.clone())
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_response))
                 // Outside the error rewriting, so error envelopes carry the CORS headers too.
                 .wrap(from_fn(crate::cors::actix))
+                // Outside CORS too: preflight answers get the security headers as well.
+                .wrap(from_fn(security::secure))
                 .wrap(from_fn(observe::observe));
             // The app config only feeds URL generation and a Host-less request's host, neither of which plaza
             // uses (actix-web keeps its constructor private).
             let http = HttpService::build()
+                // Slowloris: the headers must arrive within this (then 408 and close); actix's header limits are
+                // fixed (at most 96 headers, 128 KiB of head: beyond that 431 or a closed connection).
+                .client_request_timeout(header_timeout)
+                .keep_alive(keep_alive)
                 // `HttpServer`'s default (actix-http's own is none).
                 .client_disconnect_timeout(std::time::Duration::from_secs(1))
                 .local_addr(local)
@@ -73,6 +91,8 @@ impl Application {
             .and_then(http)
         };
         let server = actix_server::Server::build()
+            .workers(workers)
+            .max_concurrent_connections(max_connections)
             .disable_signals()
             .shutdown_timeout(grace)
             .listen("plaza-api", listener, factory)?
@@ -133,9 +153,13 @@ impl Servers {
             None => {
                 let public = bind(config.listen_addr, "LISTEN_ADDR")?;
                 let internal = bind(([127, 0, 0, 1], 0).into(), "LISTEN_ADDR")?;
-                let api = Application::build_on(state.clone(), internal)?;
+                // Only the front reaches the internal port, and it writes the client it resolved (under
+                // TRUSTED_PROXIES) into CLIENT_IP_HEADER: the API believes that one loopback hop.
+                let mut behind_front = state.clone();
+                behind_front.config.trusted_proxies = config.trusted_proxies.clone().and_loopback();
+                let api = Application::build_on(behind_front, internal)?;
                 let upstream = ([127, 0, 0, 1], api.port()).into();
-                (api, public, Fallback::api(upstream))
+                (api, public, Fallback::api(upstream, config))
             }
         };
         let live =

@@ -1,6 +1,8 @@
-//! Logs (tracing, pretty or JSON) and the Prometheus recorder behind `/metrics`.
+//! Logs (tracing, pretty or JSON) and the Prometheus recorder behind `/metrics`, with its upkeep running on a timer
+//! (histogram samples are folded into their buckets every [`UPKEEP_INTERVAL`] instead of piling up until a scrape).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use plaza_core::config::{Config, LogFormat};
@@ -22,6 +24,12 @@ pub fn init_logs(config: &Config) {
     };
 }
 
+/// How often the recorder's upkeep runs (the exporter's own default when it runs its listener).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The name of the thread that runs the recorder's upkeep.
+const UPKEEP_THREAD: &str = "metrics-upkeep";
+
 /// The process's Prometheus recorder, installed on first use (one per process, shared by every app in tests).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -38,7 +46,42 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder is installed already; then this handle still renders (empty).
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name(UPKEEP_THREAD.into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::warn!(%err, "cannot start the metrics upkeep: histograms grow until scraped");
+            }
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorder_runs_its_upkeep_on_a_thread() {
+        metrics_handle();
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("procfs")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_owned())
+                .collect()
+        };
+        // A new thread names itself once it runs (until then it has its parent's name).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !names().iter().any(|n| n == UPKEEP_THREAD) {
+            assert!(std::time::Instant::now() < deadline, "{:?}", names());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }

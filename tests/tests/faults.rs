@@ -4,7 +4,8 @@
 //! - two `live` processes through a Redis `kill -9`: both adapter subscriptions back (`PUBSUB NUMSUB`), admin
 //!   `liveEvent`s cross processes again, and the visitor count converges without ever dropping below the local one;
 //! - a `live` process started while Redis is down serves sockets and joins the cluster when Redis starts;
-//! - an api started while Redis is down serves the last published schedule (same ETag) and block list;
+//! - an api started while Redis is down serves the last published schedule (same ETag) and block list, and a live
+//!   process started then enforces that block list on socket `auth`;
 //! - `/readyz` stays 200 through a Redis kill and a Postgres stop while `/healthz` and `plaza_dependency_up` show
 //!   the outage;
 //! - a SIGTERM of each server mode exits promptly and logs no panic.
@@ -310,6 +311,40 @@ async fn an_api_started_without_redis_serves_the_published_schedule_and_block_li
     assert!(
         followed.await.is_some(),
         "the new block list reached the api"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_process_started_without_redis_enforces_the_published_block_list() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = spawn_app(Backend::Real, &[("REDIS_URL", &url)]).await;
+    let folder = content_blocking(&["mallory@example.org"]);
+    content::run_once(&app.jobs(), &Origin::Local(folder.path().to_path_buf()))
+        .await
+        .expect("content import");
+    let blocked = app.token_for("mallory@example.org", &[]).await;
+    let allowed = app.token_for("ada@example.org", &[]).await;
+    redis.kill();
+
+    let dir = TempDir::new();
+    let env = env_on(&app, &redis);
+    let live = PlazaProcess::start("live", &dir.path, &borrowed(&env)).await;
+    let mut client = JsClient::connect(&live.address, SOCKET_PATH, socket_options()).await;
+    client.emit("auth", json!([allowed])).await;
+    client.emit("auth", json!([blocked])).await;
+    let error = client
+        .event("apiError", WAIT)
+        .await
+        .expect("the blocked address is refused on sockets too");
+    assert_eq!(error[0]["codes"], json!(["general.unauthorized"]));
+    assert!(
+        client
+            .event("apiError", Duration::from_millis(300))
+            .await
+            .is_none(),
+        "the allowed address was bound: {:?}",
+        client.seen
     );
 }
 

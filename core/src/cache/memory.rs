@@ -1,9 +1,11 @@
-//! In-process cache for the embedded tier: a map with lazy expiry and a broadcast channel for notices.
+//! In-process cache for the embedded tier: a map with lazy expiry plus an amortised sweep (so expired keys, such as
+//! one rate-limit counter per address and minute, do not pile up) and a broadcast channel for notices.
 //!
 //! It mirrors the Redis semantics the contract suite checks (atomic multi-writes, NX locks, counters), but it is
 //! per-process: two processes on memory caches do not see each other, which is why the large tiers need Redis.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,12 +25,20 @@ impl Entry {
     }
 }
 
+/// Fewest writes between two sweeps of expired keys.
+const SWEEP_EVERY: usize = 1024;
+
 /// One gauge: member → (value, expiry).
 type Gauge = HashMap<String, (i64, Instant)>;
 
 #[derive(Debug)]
 struct Inner {
     map: Mutex<HashMap<String, Entry>>,
+    /// Writes since the last sweep, and the number of keys it left: the next sweep comes after as many writes as
+    /// it left keys (at least [`SWEEP_EVERY`]), so sweeping costs O(1) per write and the map holds at most about
+    /// twice its live keys.
+    writes: AtomicUsize,
+    swept_to: AtomicUsize,
     /// Gauges: name → member → (value, expiry).
     gauges: Mutex<HashMap<String, Gauge>>,
     notices: broadcast::Sender<RawNotice>,
@@ -49,6 +59,8 @@ impl MemoryCache {
         Self {
             inner: Arc::new(Inner {
                 map: Mutex::new(HashMap::new()),
+                writes: AtomicUsize::new(0),
+                swept_to: AtomicUsize::new(0),
                 gauges: Mutex::new(HashMap::new()),
                 notices,
             }),
@@ -89,6 +101,19 @@ impl MemoryCache {
                 expires: ttl.map(|t| Instant::now() + t),
             },
         );
+        self.wrote(map);
+    }
+
+    /// Counts a write under the map's lock, sweeping expired keys when enough writes came since the last sweep.
+    fn wrote(&self, map: &mut HashMap<String, Entry>) {
+        let writes = self.inner.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        if writes < SWEEP_EVERY.max(self.inner.swept_to.load(Ordering::Relaxed)) {
+            return;
+        }
+        let now = Instant::now();
+        map.retain(|_, entry| entry.live(now));
+        self.inner.writes.store(0, Ordering::Relaxed);
+        self.inner.swept_to.store(map.len(), Ordering::Relaxed);
     }
 
     pub(super) async fn ping(&self) -> Result<(), CacheError> {
@@ -163,6 +188,7 @@ impl MemoryCache {
                 expires,
             },
         );
+        self.wrote(&mut map);
         Ok(next)
     }
 
@@ -257,5 +283,47 @@ impl MemoryCache {
         };
         gauge.retain(|_, (_, expires)| *expires > now);
         Ok(gauge.values().map(|(value, _)| value).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_rate_limit_keys_do_not_pile_up() {
+        let cache = MemoryCache::new("t:");
+        // One counter per address and minute, as the login limits keep them: each expires, none is read again.
+        for i in 0..50_000 {
+            let key = format!("ratelimit/login-ip/10.0.{}.{}/{i}", i / 256 % 256, i % 256);
+            cache
+                .incr(&key, 1, Some(Duration::ZERO))
+                .await
+                .expect("incr");
+        }
+        let left = cache.map().len();
+        assert!(left <= SWEEP_EVERY, "{left} expired keys kept");
+
+        // Live keys are kept while expired ones go.
+        for i in 0..3_000 {
+            let key = format!("live/{i}");
+            cache
+                .set(&key, "1", Some(Duration::from_secs(60)))
+                .await
+                .expect("set");
+            cache
+                .incr(&format!("gone/{i}"), 1, Some(Duration::ZERO))
+                .await
+                .expect("incr");
+        }
+        let len = cache.map().len();
+        assert!(
+            (3_000..=3_000 + 2 * SWEEP_EVERY).contains(&len),
+            "{len} keys"
+        );
+        assert_eq!(
+            cache.get("live/0").await.expect("get").as_deref(),
+            Some("1")
+        );
     }
 }

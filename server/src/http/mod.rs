@@ -18,13 +18,14 @@ pub mod openapi;
 mod ops;
 mod representation;
 mod schedule;
+pub mod security;
 mod share;
 mod tito;
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::{HttpRequest, web};
-use plaza_core::proxy::{TrustedProxies, forwarded_chain};
+use plaza_core::proxy::TrustedProxies;
 
 pub use self::client::ClientFiles;
 pub use self::error::HttpError;
@@ -68,19 +69,16 @@ pub fn configure_app(
     }
 }
 
-/// The client's IP as far as `trusted` proxies vouch for it (the peer itself when it is no trusted proxy).
+/// The client's IP as far as `trusted` proxies vouch for it in their one header (the peer itself when it is no
+/// trusted proxy).
 pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
-    let values = |name: &str| {
-        req.headers()
-            .get_all(name)
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-    };
-    trusted.client(
-        peer,
-        &forwarded_chain(values("forwarded"), values("x-forwarded-for")),
-    )
+    trusted.client_of(peer_ip(req), |name| {
+        req.headers().get_all(name).filter_map(|v| v.to_str().ok())
+    })
+}
+
+/// The connection's peer address (unspecified when unknown, as in some in-process tests).
+fn peer_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
 }

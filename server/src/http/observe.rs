@@ -1,11 +1,21 @@
 //! Request observation: one log line and Prometheus metrics per request, labelled by route pattern (not raw path,
-//! so unknown URLs cannot blow up label cardinality).
+//! so unknown URLs cannot blow up label cardinality) and by method from a fixed set (`other` for the rest: a client
+//! can send any token as a method).
+//!
+//! The logged path never holds a credential: route parameters named like one (`{token}`) are replaced by `***`, and
+//! so is any path segment that looks like a token (a JWT, or a long opaque string) on routes that matched nothing.
+//! The query string is never logged.
 
 use std::time::Instant;
 
+use actix_web::HttpRequest;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
+
+/// What a redacted path segment becomes.
+const REDACTED: &str = "***";
 
 /// `from_fn` middleware body.
 pub async fn observe(
@@ -13,8 +23,7 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let path = req.path().to_owned();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
@@ -22,15 +31,87 @@ pub async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let path = logged_path(res.request());
     metrics::counter!(
         "plaza_http_requests_total",
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
         "status" => status.to_string()
     )
     .increment(1);
-    metrics::histogram!("plaza_http_request_duration_seconds", "method" => method.clone(), "route" => route)
+    metrics::histogram!("plaza_http_request_duration_seconds", "method" => method, "route" => route)
         .record(elapsed.as_secs_f64());
     tracing::info!(target: "plaza::http", %method, %path, status, micros = elapsed.as_micros() as u64, "request");
     Ok(res)
+}
+
+/// The method as a metric label and in the log: one of the standard methods, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
+}
+
+/// The request's path with credentials replaced (see the module header).
+fn logged_path(req: &HttpRequest) -> String {
+    let mut path = req.path().to_owned();
+    for (name, value) in req.match_info().iter() {
+        if name.contains("token") && !value.is_empty() {
+            path = path.replace(value, REDACTED);
+        }
+    }
+    path.split('/')
+        .map(|segment| {
+            if looks_like_a_token(segment) {
+                REDACTED
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A JWT (three dot-separated parts) or a long opaque string; file names, slugs and session ids are shorter.
+fn looks_like_a_token(segment: &str) -> bool {
+    segment.len() >= 40 || (segment.len() >= 16 && segment.matches('.').count() >= 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_set_are_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let long = Method::from_bytes("X".repeat(2000).as_bytes()).expect("a token");
+        assert_eq!(method_label(&long), "other");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"get").expect("token")),
+            "other"
+        );
+    }
+
+    #[test]
+    fn token_like_segments_are_redacted() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjF9.c2lnbmF0dXJl";
+        for segment in [jwt, &"a".repeat(40)] {
+            assert!(looks_like_a_token(segment), "{segment}");
+        }
+        for segment in [
+            "",
+            "api",
+            "index-BxYz12.js",
+            "ABC-1",
+            "whats-on",
+            "client-config.json",
+        ] {
+            assert!(!looks_like_a_token(segment), "{segment}");
+        }
+    }
 }

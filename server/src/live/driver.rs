@@ -124,8 +124,10 @@ impl ManagedDriver {
         let shared = &self.shared;
         loop {
             let dirty = shared.dirty.swap(false, Ordering::SeqCst);
-            if !shared.subscribed.load(Ordering::SeqCst) || dirty {
-                let channels = self.shared.channels();
+            let channels = shared.channels();
+            if channels.is_empty() {
+                // The namespace has not registered its channels yet.
+            } else if !shared.subscribed.load(Ordering::SeqCst) || dirty {
                 match self
                     .command(self.conn.clone().subscribe(channels.clone()))
                     .await

@@ -399,7 +399,10 @@ fn print_table(
             c.failed
         );
     }
-    println!();
+    println!(
+        "\nA request counts in the phase in which it was sent: 503s in \"redis back\" on Postgres routes are requests \
+         in flight when Postgres was stopped."
+    );
     for (name, took) in recovery {
         match took {
             Some(took) => println!(

@@ -1,0 +1,217 @@
+//! Security headers on every response — API JSON, HTML pages (sign-in confirm, share, lint), the web client's files
+//! and errors — set by one middleware ([`secure`]) rather than per handler, plus the live front's own responses
+//! through [`SecurityHeaders::for_request`]. The policy follows helmet's defaults (what the Node original sent),
+//! adjusted for the SPA: scripts only from the origin (no inline script; the client build has none), inline styles
+//! allowed (the small server-rendered pages use a `<style>` element), images and iframes from any https origin (session
+//! covers, embedded players in content pages), and `connect-src` open to the API and socket.io origins, websockets
+//! included. HSTS is sent only over https: when the public URLs are https, or a trusted proxy says
+//! `X-Forwarded-Proto: https`. A header a handler set itself (the confirm page's `Referrer-Policy`) is kept.
+//!
+//! The same middleware answers `HEAD` like `GET` (actix routes match the method exactly): the request runs as a
+//! `GET` and the HTTP/1 codec, which remembers the original method, sends the headers without the body.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use plaza_core::Config;
+use plaza_core::proxy::TrustedProxies;
+
+/// `Strict-Transport-Security` over https: one year (no `includeSubDomains`: other hosts of the domain are not ours
+/// to pin).
+pub const HSTS: &str = "max-age=31536000";
+
+/// The headers of every response, built once from the configuration.
+#[derive(Debug, Clone)]
+pub struct SecurityHeaders {
+    always: Vec<(&'static str, String)>,
+    /// The public URLs are https: HSTS on every response.
+    https: bool,
+    trusted: TrustedProxies,
+}
+
+impl SecurityHeaders {
+    /// The policy for `config` (its public URLs, socket URL and trusted proxies).
+    pub fn new(config: &Config) -> Self {
+        let https =
+            config.self_url.starts_with("https://") && config.client_url.starts_with("https://");
+        Self {
+            always: vec![
+                ("content-security-policy", csp(config, https)),
+                ("x-content-type-options", "nosniff".into()),
+                ("referrer-policy", "no-referrer".into()),
+                ("x-frame-options", "SAMEORIGIN".into()),
+                ("cross-origin-opener-policy", "same-origin".into()),
+                ("x-permitted-cross-domain-policies", "none".into()),
+            ],
+            https,
+            trusted: config.trusted_proxies.clone(),
+        }
+    }
+
+    /// The headers for a request from `peer` with these `X-Forwarded-Proto` values: every header of the policy, and
+    /// HSTS when the request reached us over https.
+    pub fn for_request<'a>(
+        &'a self,
+        peer: IpAddr,
+        mut forwarded_proto: impl Iterator<Item = &'a str>,
+    ) -> impl Iterator<Item = (&'static str, &'a str)> {
+        let https = self.https
+            || (self.trusted.trusts(peer)
+                && forwarded_proto.any(|p| {
+                    p.split(',')
+                        .next_back()
+                        .is_some_and(|last| last.trim().eq_ignore_ascii_case("https"))
+                }));
+        self.always
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .chain(https.then_some(("strict-transport-security", HSTS)))
+    }
+}
+
+/// The `Content-Security-Policy` of `config`.
+fn csp(config: &Config, https: bool) -> String {
+    let mut connect = vec!["'self'".to_owned()];
+    for url in [
+        Some(&config.self_url),
+        Some(&config.client_url),
+        config.socket_url.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let origin = origin(url);
+        // Older Safari does not extend 'self' to websockets: name the ws(s) form of each origin too.
+        let ws = origin
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        for source in [origin.to_owned(), ws] {
+            if !connect.contains(&source) {
+                connect.push(source);
+            }
+        }
+    }
+    let client = origin(&config.client_url);
+    let mut policy = format!(
+        "default-src 'self'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: https:; font-src 'self' data:; connect-src {}; frame-src https:; \
+         object-src 'none'; base-uri 'self'; form-action 'self' {client}; frame-ancestors 'self'",
+        connect.join(" ")
+    );
+    if https {
+        policy.push_str("; upgrade-insecure-requests");
+    }
+    policy
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> &str {
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    match url[host_start..].find('/') {
+        Some(end) => &url[..host_start + end],
+        None => url,
+    }
+}
+
+/// `from_fn` middleware: runs `HEAD` as `GET`, then adds the security headers the response does not have yet.
+pub async fn secure(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    let policy = req.app_data::<web::Data<SecurityHeaders>>().cloned();
+    let mut res = next.call(req).await?;
+    let Some(policy) = policy else {
+        return Ok(res);
+    };
+    let peer = res
+        .request()
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+    let proto: Vec<String> = res
+        .request()
+        .headers()
+        .get_all("x-forwarded-proto")
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let headers = res.headers_mut();
+    for (name, value) in policy.for_request(peer, proto.iter().map(String::as_str)) {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name)
+            && let Ok(value) = HeaderValue::from_str(value)
+        {
+            headers.insert(name, value);
+        }
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: std::collections::HashMap<_, _> = vars.iter().copied().collect();
+        Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).expect("valid")
+    }
+
+    fn names(headers: &SecurityHeaders, peer: &str, proto: &[&'static str]) -> Vec<&'static str> {
+        let peer = peer.parse().expect("address");
+        headers
+            .for_request(peer, proto.iter().copied())
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    #[test]
+    fn the_policy_allows_the_api_and_socket_origins_and_no_inline_script() {
+        let headers = SecurityHeaders::new(&config(&[
+            ("SOCKET_URL", "https://live.example.org"),
+            ("CLIENT_URL", "https://app.example.org/"),
+        ]));
+        let csp = &headers.always[0].1;
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:3000 ws://127.0.0.1:3000 https://app.example.org wss://app.example.org https://live.example.org wss://live.example.org;"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("form-action 'self' https://app.example.org;"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+        assert!(!csp.contains("upgrade-insecure-requests"), "http: {csp}");
+        assert_eq!(
+            origin("https://a.example:8443/api/"),
+            "https://a.example:8443"
+        );
+        assert_eq!(origin("http://a.example"), "http://a.example");
+    }
+
+    #[test]
+    fn hsts_only_over_https() {
+        let http = SecurityHeaders::new(&config(&[]));
+        assert!(!names(&http, "127.0.0.1", &[]).contains(&"strict-transport-security"));
+        assert!(
+            names(&http, "127.0.0.1", &["https"]).contains(&"strict-transport-security"),
+            "a trusted proxy terminated TLS"
+        );
+        assert!(
+            !names(&http, "8.8.8.8", &["https"]).contains(&"strict-transport-security"),
+            "an untrusted peer's claim is ignored"
+        );
+        let https = SecurityHeaders::new(&config(&[
+            ("SELF_URL", "https://plaza.example.org/api/"),
+            ("CLIENT_URL", "https://plaza.example.org/"),
+        ]));
+        assert!(names(&https, "8.8.8.8", &[]).contains(&"strict-transport-security"));
+        assert!(https.always[0].1.ends_with("; upgrade-insecure-requests"));
+    }
+}
