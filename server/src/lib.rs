@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cors;
 pub mod export;
+pub mod head_errors;
 pub mod health;
 pub mod http;
 pub mod live;

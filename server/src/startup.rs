@@ -3,14 +3,18 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::KeepAlive;
+use actix_http::{HttpService, KeepAlive, Protocol, error::DispatchError};
+use actix_server::{Server, ServerHandle};
+use actix_service::{ServiceFactoryExt as _, fn_service, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, web};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cors::CorsPolicy;
+use crate::head_errors::EnvelopeIo;
 use crate::http::security::{self, SecurityHeaders};
 use crate::http::{self, ClientFiles, error, observe};
 use crate::live::LiveServer;
@@ -51,8 +55,11 @@ impl Application {
         let cors = web::Data::new(CorsPolicy::new(config));
         let security = web::Data::new(SecurityHeaders::new(config));
         let header_timeout = config.http_header_timeout;
-        let server = HttpServer::new(move || {
-            App::new()
+        let local = listener.local_addr()?;
+        // What `HttpServer` does, plus one wrap: each connection is an `EnvelopeIo`, so the errors actix-http
+        // writes before any middleware (unparsable or oversized request heads) carry the JSON envelope too.
+        let factory = move || {
+            let app = App::new()
                 .configure(http::configure_app(&state, &client))
                 .app_data(cors.clone())
                 .app_data(security.clone())
@@ -61,18 +68,35 @@ impl Application {
                 .wrap(from_fn(crate::cors::actix))
                 // Outside CORS too: preflight answers get the security headers as well.
                 .wrap(from_fn(security::secure))
-                .wrap(from_fn(observe::observe))
-        })
-        .workers(workers)
-        // Slowloris: the headers must arrive within this (then 408 and close); actix's header limits are fixed
-        // (at most 96 headers, 128 KiB of head: beyond that 431 or a closed connection).
-        .client_request_timeout(header_timeout)
-        .keep_alive(keep_alive)
-        .max_connections(max_connections)
-        .disable_signals()
-        .shutdown_timeout(grace)
-        .listen(listener)?
-        .run();
+                .wrap(from_fn(observe::observe));
+            // The app config only feeds URL generation and a Host-less request's host, neither of which plaza
+            // uses (actix-web keeps its constructor private).
+            let http = HttpService::build()
+                // Slowloris: the headers must arrive within this (then 408 and close); actix's header limits are
+                // fixed (at most 96 headers, 128 KiB of head: beyond that 431 or a closed connection).
+                .client_request_timeout(header_timeout)
+                .keep_alive(keep_alive)
+                // `HttpServer`'s default (actix-http's own is none).
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .local_addr(local)
+                .finish(map_config(app, |_| AppConfig::default()));
+            fn_service(|io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, DispatchError>((
+                    EnvelopeIo::new(io),
+                    Protocol::Http1,
+                    peer,
+                )))
+            })
+            .and_then(http)
+        };
+        let server = actix_server::Server::build()
+            .workers(workers)
+            .max_concurrent_connections(max_connections)
+            .disable_signals()
+            .shutdown_timeout(grace)
+            .listen("plaza-api", listener, factory)?
+            .run();
         Ok(Self { port, server })
     }
 

@@ -30,6 +30,7 @@ use self::driver::ManagedDriver;
 use self::fallback::{Fallback, Peer};
 use self::visitors::Visitors;
 use crate::cors::{CorsPolicy, CorsService};
+use crate::head_errors::EnvelopeIo;
 use crate::log_sink::LogSink;
 use crate::state::AppState;
 
@@ -189,7 +190,11 @@ fn serve<A: Adapter>(
             tokio::spawn(async move {
                 let service = tower_http::add_extension::AddExtension::new(service, Peer(peer));
                 let connection = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .serve_connection(
+                        // hyper's own errors (unparsable heads) get the JSON envelope too.
+                        TokioIo::new(EnvelopeIo::new(stream)),
+                        TowerToHyperService::new(service),
+                    )
                     .with_upgrades();
                 if let Err(err) = connection.await {
                     tracing::debug!(%err, "live connection ended with an error");

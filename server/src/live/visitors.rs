@@ -171,6 +171,9 @@ impl Visitors {
             }
             last_write = Some(Instant::now());
             let local = self.local();
+            // `written` before the write: a sum read that already holds the new share then never pairs it with
+            // the old one (which made a lone new socket see 1, 2, 1 — issue #18).
+            let previous = inner.written.swap(local, Ordering::SeqCst);
             match inner
                 .cache
                 .gauge_set(VISITORS_GAUGE, &inner.node, local, inner.ttl)
@@ -181,7 +184,6 @@ impl Visitors {
                         tracing::info!("visitor count is written again");
                         failing = false;
                     }
-                    inner.written.store(local, Ordering::SeqCst);
                     if published != Some(local) {
                         published = Some(local);
                         if let Err(err) = inner.cache.publish(VISITORS_CHANNEL, &inner.node).await {
@@ -190,6 +192,7 @@ impl Visitors {
                     }
                 }
                 Err(err) => {
+                    inner.written.store(previous, Ordering::SeqCst);
                     if !failing {
                         tracing::warn!(%err, "could not write the visitor count; retrying when the cache is back");
                         failing = true;
@@ -267,10 +270,12 @@ impl Visitors {
             if shutdown.is_cancelled() {
                 break;
             }
-            // Our share inside the sum is what was last written (a write racing this read is corrected by the
-            // notice it publishes).
+            // Our share inside the sum is what was last written, read *after* the sum: `written` changes before
+            // the gauge does, so a sum holding a new share is never paired with the old one (a write racing this
+            // read is corrected by the notice it publishes).
+            let sum = inner.cache.gauge_sum(VISITORS_GAUGE).await;
             let ours = inner.written.load(Ordering::SeqCst);
-            let total = match inner.cache.gauge_sum(VISITORS_GAUGE).await {
+            let total = match sum {
                 Ok(total) => {
                     if !reachable {
                         reachable = true;
