@@ -325,6 +325,11 @@ async fn serve_api(
     with_live: bool,
 ) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
+    // In the background: a database that is still down must not delay serving (requests check admins anyway).
+    tokio::spawn({
+        let state = state.clone();
+        async move { state.revoke_removed_admins().await }
+    });
     refresher::start(&state, shutdown.clone()).await;
     let config = &state.config;
     let Servers {
