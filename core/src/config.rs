@@ -191,13 +191,13 @@ pub const VARS: &[VarSpec] = &[
         name: "LOGIN_LIMIT_PER_EMAIL",
         default: Some("5"),
         example: "",
-        doc: "Login requests per address per minute before 429.",
+        doc: "Login emails per address and requesting IP per minute (4x that per address from IPs it never signed in from); past it requests get the same 200 and no email.",
     },
     VarSpec {
         name: "LOGIN_LIMIT_PER_IP",
         default: Some("30"),
         example: "",
-        doc: "Login requests per client IP per minute before 429.",
+        doc: "Login requests per client IP per minute before 429 (the only login limit that answers differently).",
     },
     VarSpec {
         name: "TRUSTED_PROXIES",

@@ -181,6 +181,13 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
             )?;
             println!("{token}");
             println!("{}_auth#token={token}", state.config.client_url);
+            // Roles are evaluated on every request, never taken from the token: say so when it will be refused.
+            if !state.allowance(&email).await?.is_allowed() {
+                eprintln!(
+                    "warning: {email} has no access now (no complete ticket, not a facilitator, not in ADMIN_EMAILS): \
+                     the API will refuse this token"
+                );
+            }
         }
     }
     state.db.close().await;

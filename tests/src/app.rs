@@ -112,6 +112,8 @@ impl TestApp {
             ("DATABASE_URL", self.db.url.expose().to_owned()),
             ("REDIS_PREFIX", self.cache.prefix.clone()),
             ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+            // Roles are evaluated on every request: the processes need the same admins as this app.
+            ("ADMIN_EMAILS", self.state.config.admin_emails.join(",")),
         ];
         if let Some(url) = &self.cache.redis_url {
             env.push(("REDIS_URL", url.expose().to_owned()));
