@@ -196,6 +196,19 @@ impl TestApp {
             .expect("request is sent")
     }
 
+    /// The confirm page of login link `token` (asserting a 200) and the nonce its form carries (empty without a form).
+    pub async fn confirm_page(&self, token: &str) -> (String, String) {
+        let page = self.get(&format!("/api/auth/login/{token}")).await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("page");
+        let nonce = html
+            .split_once("name=\"nonce\" value=\"")
+            .and_then(|(_, rest)| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        (html, nonce)
+    }
+
     /// A valid auth token of a verified attendee `email` with `roles` (created if needed), who holds a complete
     /// ticket (roles are evaluated on every request: without one, only an admin address keeps access).
     pub async fn token_for(&self, email: &str, roles: &[&str]) -> String {

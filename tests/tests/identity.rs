@@ -43,20 +43,9 @@ async fn give_ticket(app: &TestApp, slug: &str, email: &str, name: &str, state: 
         .expect("ticket");
 }
 
-/// The login token in the newest email to `to`.
+/// The login token in the `count`-th email to `to`.
 async fn login_token(sink: &SmtpSink, to: &str, count: usize) -> String {
-    let messages = sink.wait_for(to, count, Duration::from_secs(10)).await;
-    assert!(
-        messages.len() >= count,
-        "expected {count} email(s) to {to}, got {}",
-        messages.len()
-    );
-    let data = &messages[count - 1].data;
-    let start = data.find("/auth/login/").expect("a login link") + "/auth/login/".len();
-    data[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect()
+    sink.login_token(to, count).await
 }
 
 async fn request_link(app: &TestApp, email: &str) -> reqwest::Response {
@@ -98,16 +87,9 @@ async fn finish(app: &TestApp, token: &str) -> String {
     finish_to(app, token, true).await
 }
 
-/// The confirm page of login link `token` and the nonce its form carries.
+/// The confirm page of `token` and its form's nonce.
 async fn confirm_page(app: &TestApp, token: &str) -> (String, String) {
-    let page = app.get(&format!("/api/auth/login/{token}")).await;
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.expect("page");
-    let start = html
-        .find("name=\"nonce\" value=\"")
-        .map(|i| i + "name=\"nonce\" value=\"".len());
-    let nonce = start.map(|s| html[s..].split('"').next().unwrap_or_default().to_owned());
-    (html.clone(), nonce.unwrap_or_default())
+    app.confirm_page(token).await
 }
 
 /// Submits the confirm form of `token` as a browser would (the nonce from its page).

@@ -98,29 +98,14 @@ async fn state_of(app: &TestApp, slug: &str) -> String {
         .state
 }
 
-/// The login link token of the newest of `count` emails to `to`.
+/// The login token in the `count`-th email to `to`.
 async fn login_token(sink: &SmtpSink, to: &str, count: usize) -> String {
-    let messages = sink.wait_for(to, count, WAIT).await;
-    assert!(messages.len() >= count, "expected {count} email(s) to {to}");
-    let data = &messages[count - 1].data;
-    let start = data.find("/auth/login/").expect("a login link") + "/auth/login/".len();
-    data[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect()
+    sink.login_token(to, count).await
 }
 
-/// The confirm page of `token`, and the nonce of its form (empty when it has none).
+/// The confirm page of `token` and its form's nonce.
 async fn confirm_page(app: &TestApp, token: &str) -> (String, String) {
-    let page = app.get(&format!("/api/auth/login/{token}")).await;
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.expect("page");
-    let nonce = html
-        .split_once("name=\"nonce\" value=\"")
-        .and_then(|(_, rest)| rest.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
-    (html, nonce)
+    app.confirm_page(token).await
 }
 
 async fn post_confirm(

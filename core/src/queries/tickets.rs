@@ -28,6 +28,25 @@ const UPSERT_NEWER: &str = " ON CONFLICT (slug) DO UPDATE SET email_hash = exclu
     name = excluded.name, state = excluded.state, tito_updated_at = excluded.tito_updated_at, \
     synced_at = excluded.synced_at WHERE tito_tickets.tito_updated_at <= excluded.tito_updated_at";
 
+/// The INSERT of `$tickets` with [`UPSERT_NEWER`], as a `QueryBuilder` of whichever engine the caller's `on_db!`
+/// arm binds (a macro, so one text serves both).
+macro_rules! upsert_newer {
+    ($tickets:expr) => {{
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO tito_tickets (slug, email_hash, name, state, tito_updated_at) ",
+        );
+        q.push_values($tickets, |mut row, t| {
+            row.push_bind(t.slug.clone())
+                .push_bind(t.email_hash.clone())
+                .push_bind(t.name.clone())
+                .push_bind(t.state.clone())
+                .push_bind(t.tito_updated_at);
+        });
+        q.push(UPSERT_NEWER);
+        q
+    }};
+}
+
 /// Rows per INSERT statement.
 const CHUNK: usize = 400;
 
@@ -60,17 +79,7 @@ async fn write(db: &Db, tickets: &[Ticket], replace: bool) -> Result<u64, sqlx::
         }
         let mut written = 0;
         for chunk in tickets.chunks(CHUNK) {
-            let mut q =
-                sqlx::QueryBuilder::new("INSERT INTO tito_tickets (slug, email_hash, name, state, tito_updated_at) ");
-            q.push_values(chunk, |mut row, t| {
-                row.push_bind(t.slug.clone())
-                    .push_bind(t.email_hash.clone())
-                    .push_bind(t.name.clone())
-                    .push_bind(t.state.clone())
-                    .push_bind(t.tito_updated_at);
-            });
-            q.push(UPSERT_NEWER);
-            written += q.build().execute(&mut *tx).await?.rows_affected();
+            written += upsert_newer!(chunk).build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(written)
@@ -123,18 +132,7 @@ pub async fn apply_delivery(db: &Db, ticket: &Ticket) -> Result<Option<Ticket>, 
             .fetch_optional(&mut *tx)
             .await?
             .unwrap_or_else(|| ticket.clone());
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO tito_tickets (slug, email_hash, name, state, tito_updated_at) ",
-        );
-        q.push_values([ticket], |mut row, t| {
-            row.push_bind(t.slug.clone())
-                .push_bind(t.email_hash.clone())
-                .push_bind(t.name.clone())
-                .push_bind(t.state.clone())
-                .push_bind(t.tito_updated_at);
-        });
-        q.push(UPSERT_NEWER);
-        q.build().execute(&mut *tx).await?;
+        upsert_newer!([ticket]).build().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Some(before))
     })
