@@ -153,11 +153,11 @@ pub fn plain_text(markdown: &str) -> String {
             Event::HardBreak => out.push('\n'),
             Event::Start(Tag::Link { dest_url, .. }) => links.push(dest_url.into_string()),
             Event::End(TagEnd::Link) => {
-                if let Some(url) = links.pop() {
-                    if !out.ends_with(url.as_str()) {
-                        out.push_str(":\n");
-                        out.push_str(&url);
-                    }
+                if let Some(url) = links.pop()
+                    && !out.ends_with(url.as_str())
+                {
+                    out.push_str(":\n");
+                    out.push_str(&url);
                 }
             }
             Event::Start(Tag::Item) => out.push_str("- "),
@@ -179,7 +179,7 @@ pub fn plain_text(markdown: &str) -> String {
 
 /// "`minutes` minutes" in words in `locale` (English for locales plaza has no words for): "1 minute", "2 hours"…
 pub fn duration_words(minutes: u64, locale: &str) -> String {
-    let (count, unit) = if minutes >= 60 && minutes % 60 == 0 {
+    let (count, unit) = if minutes >= 60 && minutes.is_multiple_of(60) {
         (minutes / 60, "hour")
     } else {
         (minutes, "minute")
