@@ -41,6 +41,9 @@ port=$(free_port)
 pids+=("$!")
 base="http://127.0.0.1:$port"
 wait_for 30 curl -fs "$base/readyz" || { cat "$workdir/plaza.log" >&2; exit 1; }
+# The start-up import of the demo event runs in the background: measure after it, not during it.
+has_sessions() { curl -fs "$base/api/schedule" | python3 -c 'import json, sys; sys.exit(not json.load(sys.stdin)["sessions"])'; }
+wait_for 60 has_sessions || { echo "the demo schedule was not imported within 60 s" >&2; exit 1; }
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/api/auth/me")
 [[ "$status" == 200 ]] || { echo "GET /api/auth/me answered $status with the benchmark token" >&2; exit 1; }
 
