@@ -154,6 +154,9 @@ async fn post_login(
     limit_ip(&state, ip).await?;
     let state = state.into_inner();
     tokio::spawn(async move {
+        // actix runs this task on the request's own worker thread: let the response go out first, so no part of
+        // the decision (whose work differs by address) runs before it.
+        tokio::time::sleep(Duration::from_millis(2)).await;
         if let Err(err) = deliver_login(&state, &email, redirect.as_deref(), ip).await {
             tracing::warn!(error = format!("{err:#}"), "a login request failed");
         }
