@@ -35,7 +35,7 @@ export DATABASE_URL="sqlite://$workdir/bench.db" JWT_SECRET="bench-secret-bench-
 "$plaza_bin" --mode migrate >/dev/null
 # attendee-1@example.org holds a (fake) complete ticket.
 "$plaza_bin" fake-tito --count 1 >/dev/null
-token=$("$plaza_bin" dev-token attendee-1@example.org 2>/dev/null | head -n 1)
+token=$("$plaza_bin" dev-token attendee-1@example.org 2>/dev/null | sed -n 1p)
 
 port=$(free_port)
 (cd "$workdir" && LISTEN_ADDR="127.0.0.1:$port" LIVE_ADDR="127.0.0.1:$(free_port)" exec "$plaza_bin" --mode all) \
@@ -49,7 +49,7 @@ wait_for 60 has_sessions || { echo "the demo schedule was not imported within 60
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/api/auth/me")
 [[ "$status" == 200 ]] || { echo "GET /api/auth/me answered $status with the benchmark token" >&2; exit 1; }
 
-echo "plaza $("$plaza_bin" --version 2>/dev/null | head -n 1) ($plaza_bin) on $(nproc) cores, ${duration}s per wrk scenario"
+echo "plaza $("$plaza_bin" --version 2>/dev/null | sed -n 1p) ($plaza_bin) on $(nproc) cores, ${duration}s per wrk scenario"
 for conns in 50 256; do
   out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency -H "Authorization: Bearer $token" "$base/api/auth/me")
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
