@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use hmac::Mac as _;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,8 @@ struct KindOnly {
 /// Signs and verifies plaza's tokens.
 #[derive(Clone)]
 pub struct Tokens {
+    /// Keys the confirm-page nonces (HMAC-SHA256), distinct from the JWT signatures by their input's prefix.
+    nonce_key: std::sync::Arc<[u8]>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     issuer: String,
@@ -67,6 +70,7 @@ impl Tokens {
     /// Tokens signed with `secret`, issued as `issuer`, auth tokens valid for `auth_ttl`.
     pub fn new(secret: &Secret, issuer: &str, auth_ttl: Duration) -> Self {
         Self {
+            nonce_key: secret.expose().as_bytes().into(),
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             issuer: issuer.to_owned(),
@@ -115,10 +119,23 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.validate_nbf = true;
         validation.leeway = leeway;
+        // A header that does not parse or names another algorithm (`alg: none`…) is a bad token like a bad
+        // signature: 401. Only a correctly signed token of the wrong kind or shape is a 400 (the reference's).
+        match jsonwebtoken::decode_header(token) {
+            Ok(header) if header.alg == Algorithm::HS256 => {}
+            _ => return Err(ApiError::Unauthorized("auth.badToken")),
+        }
         let found = jsonwebtoken::decode::<KindOnly>(token, &self.decoding, &validation)
             .map_err(token_error)?;
         if found.claims.kind != kind {
-            return Err(ApiError::invalid(format!("Expected a {kind} token")));
+            return Err(ApiError::invalid(format!(
+                "Expected {} {kind} token",
+                if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            )));
         }
         jsonwebtoken::decode::<T>(token, &self.decoding, &validation)
             .map(|data| data.claims)
@@ -264,7 +281,44 @@ mod tests {
         claims.kind = "email-login".into();
         let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &t.encoding)
             .expect("encode");
-        assert_eq!(t.verify_auth(&jwt).expect_err("wrong kind").status(), 400);
+        let err = t.verify_auth(&jwt).expect_err("wrong kind");
+        assert_eq!(err.status(), 400);
+        assert!(
+            format!("{err:?}").contains("Expected an auth token"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn unsigned_and_unparseable_tokens_are_401() {
+        let t = tokens("0123456789abcdef0123456789abcdef");
+        let b64 = |v: serde_json::Value| {
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                v.to_string(),
+            )
+        };
+        let claims = b64(
+            serde_json::json!({"kind": "auth", "sub": 1, "user_roles": ["admin"],
+            "user_lang": "en", "iss": "plaza-test", "iat": 0, "exp": 4_000_000_000_i64, "ver": 0}),
+        );
+        for header in [
+            serde_json::json!({"alg": "none", "typ": "JWT"}),
+            serde_json::json!({"alg": "HS512", "typ": "JWT"}),
+            serde_json::json!({"typ": "JWT"}),
+        ] {
+            let unsigned = format!("{}.{claims}.", b64(header.clone()));
+            let err = t.verify_auth(&unsigned).expect_err("unsigned");
+            assert_eq!(
+                (err.status(), err.codes()),
+                (401, vec!["auth.badToken".to_owned()]),
+                "{header}"
+            );
+        }
+        assert_eq!(
+            t.verify_auth("%%%.%%%.%%%").expect_err("garbage").status(),
+            401
+        );
     }
 }
 
@@ -277,6 +331,9 @@ pub struct LoginClaims {
     pub sub: i32,
     /// Roles computed when the link was requested (recomputed when it is used).
     pub user_roles: Vec<String>,
+    /// The attendee's language when the link was sent (the confirm page speaks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     /// Absolute client URL to land on after signing in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
@@ -296,6 +353,7 @@ impl Tokens {
         &self,
         sub: i32,
         roles: &[String],
+        lang: Option<&str>,
         redirect: Option<String>,
         ttl: Duration,
     ) -> Result<String, ApiError> {
@@ -304,6 +362,7 @@ impl Tokens {
             kind: "email-login".into(),
             sub,
             user_roles: roles.to_vec(),
+            lang: lang.map(str::to_owned),
             redirect,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iss: self.issuer.clone(),
@@ -312,6 +371,32 @@ impl Tokens {
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a login token")))
+    }
+
+    /// The nonce of the confirm form of login link `jti`: HMAC-SHA256 under the JWT secret, base64url. A form can
+    /// only confirm the link whose page it came from.
+    pub fn login_nonce(&self, jti: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.nonce_mac(jti).finalize().into_bytes())
+    }
+
+    /// True when `nonce` is the confirm-form nonce of link `jti` (constant-time comparison).
+    pub fn login_nonce_is_valid(&self, jti: &str, nonce: &str) -> bool {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(nonce.trim())
+            .is_ok_and(|bytes| self.nonce_mac(jti).verify_slice(&bytes).is_ok())
+    }
+
+    fn nonce_mac(&self, jti: &str) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::KeyInit as _;
+        // HMAC takes keys of any length, so this cannot fail; an empty key still yields a per-link value.
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.nonce_key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(b"plaza/login-confirm/");
+        mac.update(jti.as_bytes());
+        mac
     }
 
     /// Verifies a login link token (no leeway on expiry: a link's lifetime is a promise made in the email).

@@ -209,13 +209,13 @@ pub const VARS: &[VarSpec] = &[
         name: "LOGIN_LIMIT_PER_EMAIL",
         default: Some("5"),
         example: "",
-        doc: "Login requests per address per minute before 429.",
+        doc: "Login emails per address and requesting IP per minute (4x that per address from IPs it never signed in from); past it requests get the same 200 and no email.",
     },
     VarSpec {
         name: "LOGIN_LIMIT_PER_IP",
         default: Some("30"),
         example: "",
-        doc: "Login requests per client IP per minute before 429.",
+        doc: "Login requests per client IP per minute before 429 (the only login limit that answers differently).",
     },
     VarSpec {
         name: "TRUSTED_PROXIES",
@@ -704,7 +704,10 @@ impl Config {
             ),
             visitors_ttl: Duration::from_secs(vars.parse("VISITORS_TTL_SECONDS", positive::<u64>)?),
             api_base_path,
-            database_url: vars.parse("DATABASE_URL", DatabaseUrl::parse)?,
+            database_url: vars.parse("DATABASE_URL", |v| {
+                not_placeholder(v)?;
+                DatabaseUrl::parse(v)
+            })?,
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", positive::<u32>)?,
             redis_url: vars.optional("REDIS_URL", |v| {
                 if v.starts_with("redis://")
@@ -741,6 +744,7 @@ impl Config {
                 vars.parse("SCHEDULE_REFRESH_SECONDS", positive::<u64>)?,
             ),
             jwt_secret: vars.optional("JWT_SECRET", |v| {
+                not_placeholder(v)?;
                 if v.len() >= 32 {
                     Ok(Secret::new(v))
                 } else {
@@ -785,6 +789,7 @@ impl Config {
                 vars.parse("CONTENT_FETCH_TIMEOUT_SECONDS", positive::<u64>)?,
             ),
             smtp_url: vars.optional("SMTP_URL", |v| {
+                not_placeholder(v)?;
                 if v.starts_with("smtp://") || v.starts_with("smtps://") {
                     Ok(Secret::new(v))
                 } else {
@@ -794,7 +799,10 @@ impl Config {
             mail_from: vars.parse("MAIL_FROM", mailbox)?,
             mail_reply_to: vars.optional("MAIL_REPLY_TO", mailbox)?,
             outbox_dir: PathBuf::from(vars.text("OUTBOX_DIR")?),
-            tito_security_token: vars.optional("TITO_SECURITY_TOKEN", |v| Ok(Secret::new(v)))?,
+            tito_security_token: vars.optional("TITO_SECURITY_TOKEN", |v| {
+                not_placeholder(v)?;
+                Ok(Secret::new(v))
+            })?,
             pretalx: pretalx_source(&vars)?,
             pretalx_import: vars.optional("PRETALX_IMPORT", |v| {
                 serde_json::from_str::<serde_json::Value>(v)
@@ -894,6 +902,19 @@ impl Vars<'_> {
                 .map(Some)
                 .map_err(|reason| ConfigError { var: name, reason }),
         }
+    }
+}
+
+/// Refuses a value still holding a template placeholder (`CHANGE-ME`, as in `k8s/base/secret.template.yaml`): a
+/// copied template must not start a server with a publicly known secret.
+fn not_placeholder(value: &str) -> Result<(), String> {
+    if value.to_ascii_uppercase().contains("CHANGE-ME") || value.contains("USER:PASSWORD@") {
+        Err(
+            "still holds the template's placeholder (CHANGE-ME / USER:PASSWORD): set a real value"
+                .into(),
+        )
+    } else {
+        Ok(())
     }
 }
 
@@ -1295,6 +1316,26 @@ mod tests {
         );
         let err = load(&[("JWT_SECRET", "short")]).expect_err("short secret");
         assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn the_secret_templates_placeholders_are_refused() {
+        let template = include_str!("../../k8s/base/secret.template.yaml");
+        let value = |name: &str| {
+            template
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+                .map(|v| v.trim_matches('"').to_owned())
+                .expect("the template sets it")
+        };
+        for name in ["JWT_SECRET", "DATABASE_URL", "SMTP_URL"] {
+            let placeholder = value(name);
+            let err = load(&[(name, placeholder.as_str())]).expect_err(name);
+            assert_eq!(err.var, name);
+            assert!(err.to_string().contains("placeholder"), "{err}");
+        }
+        let real = "0123456789abcdef0123456789abcdef-real";
+        assert!(load(&[("JWT_SECRET", real)]).is_ok());
     }
 
     #[test]

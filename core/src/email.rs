@@ -136,9 +136,66 @@ impl Templates {
             template: name.to_owned(),
             subject: fill(&template.subject, str::to_owned),
             html: crate::content::markdown::render(&markdown),
-            text: fill(&template.body, str::to_owned),
+            text: plain_text(&markdown),
         })
     }
+}
+
+/// The plain-text part of an email: its markdown read as a person would (no `[…](…)`, `**`, or backslash escapes;
+/// a link becomes its text followed by its URL on a line of its own).
+pub fn plain_text(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut out = String::new();
+    let mut links: Vec<String> = Vec::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Text(text) | Event::Code(text) => out.push_str(&text),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Start(Tag::Link { dest_url, .. }) => links.push(dest_url.into_string()),
+            Event::End(TagEnd::Link) => {
+                if let Some(url) = links.pop()
+                    && !out.ends_with(url.as_str())
+                {
+                    out.push_str(":\n");
+                    out.push_str(&url);
+                }
+            }
+            Event::Start(Tag::Item) => out.push_str("- "),
+            Event::End(TagEnd::Item) => out.push('\n'),
+            Event::End(
+                TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::CodeBlock | TagEnd::List(_),
+            ) => {
+                while out.ends_with('\n') {
+                    out.pop();
+                }
+                out.push_str("\n\n");
+            }
+            Event::Rule => out.push_str("----\n\n"),
+            _ => {}
+        }
+    }
+    out.trim().to_owned()
+}
+
+/// "`minutes` minutes" in words in `locale` (English for locales plaza has no words for): "1 minute", "2 hours"…
+pub fn duration_words(minutes: u64, locale: &str) -> String {
+    let (count, unit) = if minutes >= 60 && minutes.is_multiple_of(60) {
+        (minutes / 60, "hour")
+    } else {
+        (minutes, "minute")
+    };
+    let word = match (locale, unit, count == 1) {
+        ("es", "hour", true) => "hora",
+        ("es", "hour", false) => "horas",
+        ("es", _, true) => "minuto",
+        ("es", _, false) => "minutos",
+        (_, "hour", true) => "hour",
+        (_, "hour", false) => "hours",
+        (_, _, true) => "minute",
+        (_, _, false) => "minutes",
+    };
+    format!("{count} {word}")
 }
 
 /// Backslash-escapes ASCII punctuation so a value (a name) is shown literally, never as markup or HTML.
@@ -322,6 +379,41 @@ mod tests {
             );
             assert!(!email.subject.is_empty());
         }
+    }
+
+    #[test]
+    fn the_text_part_reads_as_text_and_durations_as_words() {
+        let templates = Templates::bundled().expect("bundled templates are valid");
+        let email = templates
+            .render(
+                "login",
+                "en",
+                &[
+                    ("name", "Ada *Byron*"),
+                    ("url", "https://p.example/api/auth/login/abc.def"),
+                    ("minutes", "1"),
+                    ("expiry", &duration_words(1, "en")),
+                ],
+            )
+            .expect("renders");
+        assert!(email.text.contains("Hello Ada *Byron*,"), "{}", email.text);
+        assert!(
+            email
+                .text
+                .contains("Sign in to the plaza:\nhttps://p.example/api/auth/login/abc.def"),
+            "{}",
+            email.text
+        );
+        assert!(!email.text.contains("]("), "{}", email.text);
+        assert!(
+            email.text.contains("expires in 1 minute."),
+            "{}",
+            email.text
+        );
+        assert_eq!(duration_words(30, "en"), "30 minutes");
+        assert_eq!(duration_words(60, "es"), "1 hora");
+        assert_eq!(duration_words(1, "es"), "1 minuto");
+        assert_eq!(duration_words(120, "fr"), "2 hours");
     }
 
     #[test]

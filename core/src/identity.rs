@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::authz::Policy;
 use crate::config::{Config, normalise_email};
 use crate::db::Db;
 use crate::model::schedule::hash_email;
@@ -55,20 +56,8 @@ pub async fn allowance(
     email: &str,
 ) -> Result<Allowance, sqlx::Error> {
     let email = normalise_email(email);
-    let hash = hash_email(&email);
-    let ticket_name = tickets::holder_name(db, &hash).await?;
-    let mut granted = Vec::new();
-    if !blocked.contains(&email) {
-        if config.admin_emails.contains(&email) {
-            granted.push(roles::ADMIN.to_owned());
-        }
-        if facilitators.contains(&hash) {
-            granted.push(roles::FACILITATOR.to_owned());
-        }
-        if ticket_name.is_some() {
-            granted.push(roles::ATTENDEE.to_owned());
-        }
-    }
+    let ticket_name = tickets::holder_name(db, &hash_email(&email)).await?;
+    let granted = Policy::new(config, facilitators, blocked).roles(&email, ticket_name.is_some());
     Ok(Allowance {
         email,
         roles: granted,

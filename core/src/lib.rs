@@ -2,6 +2,7 @@
 //! (cache + database) and queries. It must never depend on actix-web, socketioxide or clap (checked in CI).
 
 pub mod auth;
+pub mod authz;
 pub mod cache;
 pub mod config;
 pub mod content;

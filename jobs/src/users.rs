@@ -2,11 +2,16 @@
 //! ones are stored with their state, so a voided or refunded ticket loses access (the reference never dropped them,
 //! deconf-api.md §12 defect 14).
 //!
-//! Differential by default: only tickets changed since the newest stored `updated_at` (minus an overlap) are read
-//! and upserted. A full run (no cursor yet, or `--full`) reads every ticket and replaces the table. Everything is
-//! fetched before anything is written, and written in one transaction: a failed run changes nothing.
+//! Differential by default: only tickets changed since the cursor (minus an overlap) are read and upserted. The
+//! cursor is the newest `updated_at` among the tickets *this sync* fetched (`sync_cursors`), never a webhook's: a
+//! webhook delivered during a sync outage must not move it past changes the sync has not read. A full run (no
+//! cursor yet, or `--full`) reads every ticket and replaces the table. Everything is fetched before anything is
+//! written, and written in one transaction: a failed run changes nothing.
+//!
+//! Every address that lost access in a run (its ticket voided, reassigned, re-addressed or gone) has its tokens
+//! revoked unless it may still sign in otherwise (admin, facilitator of the published schedule, another ticket).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -14,8 +19,11 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use plaza_core::Config;
 use plaza_core::config::TitoSource;
+use plaza_core::identity;
 use plaza_core::model::schedule::hash_email;
+use plaza_core::queries::attendees;
 use plaza_core::queries::tickets::{self, COMPLETE, Ticket};
+use plaza_core::queries::versions::{self, Table};
 use url::Url;
 
 use crate::tito::{ClientConfig, TicketQuery, TitoClient, wire};
@@ -32,6 +40,8 @@ pub const LOCK_TTL: Duration = Duration::from_secs(120);
 pub const OVERLAP: TimeDelta = TimeDelta::minutes(15);
 /// Longest name stored (the column's limit); longer Tito names are cut, not refused.
 const MAX_NAME_CHARS: usize = 1000;
+/// The name of this sync's cursor in `sync_cursors`.
+const CURSOR: &str = "tito";
 /// Ticket state stored for tickets that are not assigned to anybody.
 const UNASSIGNED: &str = "unassigned";
 
@@ -149,7 +159,7 @@ pub async fn sync<T: Transport>(
     let cursor = if full {
         None
     } else {
-        tickets::cursor(&ctx.db)
+        tickets::sync_cursor(&ctx.db, CURSOR)
             .await
             .context("reading the sync cursor")?
     };
@@ -183,14 +193,17 @@ pub async fn sync<T: Transport>(
     for row in &rows {
         *by_state.entry(row.state.clone()).or_default() += 1;
     }
+    let before = match kind {
+        SyncKind::Full => tickets::all(&ctx.db).await,
+        SyncKind::Differential { .. } => {
+            let slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
+            tickets::get_many(&ctx.db, &slugs).await
+        }
+    }
+    .context("reading the stored tickets")?;
     let written = match kind {
         SyncKind::Full => {
-            let stored: i64 = tickets::count_by_state(&ctx.db)
-                .await
-                .context("counting stored tickets")?
-                .iter()
-                .map(|(_, count)| count)
-                .sum();
+            let stored = before.len();
             if rows.is_empty() && stored > 0 {
                 // A test-mode token or the wrong event lists nothing; replacing would lock everybody out.
                 anyhow::bail!(
@@ -203,6 +216,20 @@ pub async fn sync<T: Transport>(
         SyncKind::Differential { .. } => tickets::upsert_many(&ctx.db, &rows).await,
     }
     .context("storing tickets")?;
+    if let Some(newest) = rows.iter().map(|r| r.tito_updated_at).max() {
+        tickets::advance_sync_cursor(&ctx.db, CURSOR, newest)
+            .await
+            .context("storing the sync cursor")?;
+    }
+    let revoked = revoke_lost_access(ctx, &before, &rows, kind == SyncKind::Full)
+        .await
+        .context("revoking the tokens of addresses that lost access")?;
+    if revoked > 0 {
+        tracing::info!(
+            revoked,
+            "revoked the tokens of addresses that lost their ticket"
+        );
+    }
 
     let stored = tickets::count_by_state(&ctx.db)
         .await
@@ -229,6 +256,56 @@ pub async fn sync<T: Transport>(
         "users sync finished"
     );
     Ok(summary)
+}
+
+/// The address hashes that held a `complete` ticket in `before` and no longer do by `after` (voided, reassigned,
+/// re-addressed, or — in a full run, `vanished_too` — no longer listed).
+pub fn lost_holders(before: &[Ticket], after: &[Ticket], vanished_too: bool) -> HashSet<String> {
+    let after: HashMap<&str, &Ticket> = after.iter().map(|t| (t.slug.as_str(), t)).collect();
+    before
+        .iter()
+        .filter(|old| old.state == COMPLETE)
+        .filter(|old| match after.get(old.slug.as_str()) {
+            Some(new) => new.state != COMPLETE || new.email_hash != old.email_hash,
+            None => vanished_too,
+        })
+        .filter_map(|old| old.email_hash.clone())
+        .collect()
+}
+
+/// Revokes the tokens of attendees whose address lost its ticket in this run and who may no longer sign in (the
+/// facilitators of the published schedule and `ADMIN_EMAILS` keep access). Returns how many were revoked.
+async fn revoke_lost_access(
+    ctx: &JobContext,
+    before: &[Ticket],
+    after: &[Ticket],
+    full: bool,
+) -> anyhow::Result<usize> {
+    let lost = lost_holders(before, after, full);
+    if lost.is_empty() {
+        return Ok(0);
+    }
+    let facilitators: Vec<String> = versions::latest_published(&ctx.db, Table::Schedule)
+        .await?
+        .and_then(|(_, data)| serde_json::from_value(data.get("facilitators")?.clone()).ok())
+        .unwrap_or_default();
+    // The block list only removes access, so leaving it out can only keep a blocked address revoked.
+    let blocked = HashSet::new();
+    let mut revoked = 0;
+    for attendee in attendees::find_by_email_hashes(&ctx.db, &lost).await? {
+        let allowance = identity::allowance(
+            &ctx.db,
+            &ctx.config,
+            &facilitators,
+            &blocked,
+            &attendee.email,
+        )
+        .await?;
+        if !allowance.is_allowed() && attendees::revoke_tokens(&ctx.db, attendee.id).await? {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
 }
 
 /// One Tito ticket as a `tito_tickets` row: the holder's email (or else the buyer's) normalised and hashed, as the

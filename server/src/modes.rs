@@ -188,6 +188,13 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
             )?;
             println!("{token}");
             println!("{}_auth#token={token}", state.config.client_url);
+            // Roles are evaluated on every request, never taken from the token: say so when it will be refused.
+            if !state.allowance(&email).await?.is_allowed() {
+                eprintln!(
+                    "warning: {email} has no access now (no complete ticket, not a facilitator, not in ADMIN_EMAILS): \
+                     the API will refuse this token"
+                );
+            }
         }
     }
     state.db.close().await;
@@ -352,6 +359,11 @@ async fn serve_api(
 ) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
     state.health();
+    // In the background: a database that is still down must not delay serving (requests check admins anyway).
+    tokio::spawn({
+        let state = state.clone();
+        async move { state.revoke_removed_admins().await }
+    });
     refresher::start(&state, shutdown.clone()).await;
     let config = &state.config;
     let Servers {

@@ -10,8 +10,10 @@ use std::collections::HashSet;
 
 use arc_swap::ArcSwap;
 use plaza_core::auth::Tokens;
+use plaza_core::authz::{self, Policy, Presented, Principal};
 use plaza_core::config::{Secret, normalise_email};
 use plaza_core::email::{Mailer, Templates};
+use plaza_core::queries::attendees;
 use plaza_core::{Cache, Config, Db};
 use plaza_jobs::JobContext;
 
@@ -115,9 +117,74 @@ impl AppState {
         .await
     }
 
+    /// The one authorisation check ([`plaza_core::authz`]) under the rules in force now: `ADMIN_EMAILS`, the
+    /// served schedule's facilitators, the block list, the ticket table. 401 on refusal; a loss of access bumps
+    /// the token version.
+    pub async fn authorize(
+        &self,
+        presented: &Presented<'_>,
+    ) -> Result<Principal, plaza_core::ApiError> {
+        let snapshot = self.schedule.current();
+        let blocked = self.blocked();
+        let policy = Policy::new(&self.config, &snapshot.schedule.facilitators, &blocked);
+        authz::authorize(&self.db, &policy, presented).await
+    }
+
+    /// Revokes the tokens of addresses that left `ADMIN_EMAILS` since the last start (recorded in
+    /// `admin_grants`), then records the current list. Request-time checks catch the rest (a pod still running the
+    /// old list, a database that was down now); failures are logged, never fatal.
+    pub async fn revoke_removed_admins(&self) {
+        let removed =
+            match attendees::replace_admin_grants(&self.db, &self.config.admin_emails).await {
+                Ok(removed) => removed,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot compare ADMIN_EMAILS with the last start's");
+                    return;
+                }
+            };
+        for email in removed {
+            match attendees::find_by_email(&self.db, &email).await {
+                Ok(Some(attendee)) => {
+                    if let Err(err) = attendees::revoke_tokens(&self.db, attendee.id).await {
+                        tracing::warn!(%err, "cannot revoke a former admin's tokens");
+                    } else {
+                        tracing::info!(
+                            attendee = attendee.id,
+                            "revoked the tokens of an address removed from ADMIN_EMAILS"
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "cannot look up a former admin"),
+            }
+        }
+    }
+
     /// The normalised blocked addresses.
     pub fn blocked(&self) -> Arc<HashSet<String>> {
         self.blocked.load_full()
+    }
+
+    /// Revokes the tokens of addresses blocked now but not in `before` (in the background; the authorisation check
+    /// refuses them meanwhile, and bumps their version itself if this fails).
+    fn revoke_newly_blocked(&self, before: &HashSet<String>) {
+        let added: Vec<String> = self.blocked().difference(before).cloned().collect();
+        if added.is_empty() {
+            return;
+        }
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            for email in added {
+                let revoked = match attendees::find_by_email(&db, &email).await {
+                    Ok(Some(attendee)) => attendees::revoke_tokens(&db, attendee.id).await,
+                    Ok(None) => Ok(false),
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = revoked {
+                    tracing::warn!(%err, "cannot revoke a blocked address's tokens");
+                }
+            }
+        });
     }
 
     /// Replaces the block list (content import; tests).
@@ -136,7 +203,9 @@ impl AppState {
         let bundle = published.data;
         let templates = Templates::from_sources(&bundle.emails)?;
         self.schedule.set_settings(bundle.settings.clone())?;
+        let before = self.blocked();
         self.set_blocked(bundle.blocked.iter().cloned());
+        self.revoke_newly_blocked(&before);
         self.templates.store(Arc::new(templates));
         let pages = bundle.pages.len();
         self.content
@@ -208,24 +277,74 @@ fn random_secret() -> Secret {
     ))
 }
 
-/// Reads `<dir>/jwt-secret`, creating it (owner-only permissions) on first start.
+/// Reads `<dir>/jwt-secret`, creating it on first start: written in full to a private temporary file (created
+/// with mode 0600, never world-readable for a moment), then hard-linked into place — which fails rather than
+/// overwrite, so two processes starting together agree on one secret and no reader ever sees a partial file.
 fn embedded_secret(dir: &Path) -> anyhow::Result<Secret> {
+    use std::io::Write as _;
     let path = dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(&path)
-        && existing.trim().len() >= 32
-    {
-        return Ok(Secret::new(existing.trim()));
+    let read = || -> Option<Secret> {
+        let existing = std::fs::read_to_string(&path).ok()?;
+        (existing.trim().len() >= 32).then(|| Secret::new(existing.trim()))
+    };
+    if let Some(secret) = read() {
+        return Ok(secret);
     }
-    let secret = random_secret();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(&path, secret.expose())
-        .with_context(|| format!("writing {}", path.display()))?;
+    let secret = random_secret();
+    let temp = dir.join(format!(".jwt-secret.{}", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {}", path.display()))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
     }
-    tracing::info!(path = %path.display(), "generated the embedded tier's JWT secret");
-    Ok(secret)
+    let written = options
+        .open(&temp)
+        .and_then(|mut file| {
+            file.write_all(secret.expose().as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::hard_link(&temp, &path));
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated the embedded tier's JWT secret");
+            Ok(secret)
+        }
+        // Another process got there first (or an unusable file is in the way): use what is there.
+        Err(err) => read().ok_or_else(|| {
+            anyhow::Error::new(err).context(format!(
+                "writing {} (remove it if it holds fewer than 32 characters)",
+                path.display()
+            ))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::embedded_secret;
+
+    #[test]
+    fn the_embedded_secret_is_private_and_stable() {
+        let dir =
+            std::env::temp_dir().join(format!("plaza-secret-{}", uuid::Uuid::new_v4().simple()));
+        let first = embedded_secret(&dir).expect("created");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join("jwt-secret"))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = embedded_secret(&dir).expect("read back");
+        assert_eq!(first.expose(), again.expose());
+        let leftovers = std::fs::read_dir(&dir).expect("dir").count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use plaza_core::Config;
-use plaza_core::queries::attendees;
+use plaza_core::queries::{attendees, tickets};
 use plaza_jobs::JobContext;
 use plaza_server::{AppState, Application};
 use tokio_util::sync::CancellationToken;
 
 use crate::storage::{Backend, TestCache, TestDb};
+
+/// The address the test apps treat as an admin (`ADMIN_EMAILS`, unless a test sets its own).
+pub const TEST_ADMIN: &str = "admin@example.org";
 
 /// The JWT secret of every test app.
 const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
@@ -45,6 +48,8 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
         ("REDIS_PREFIX".into(), cache.prefix.clone()),
         ("SHUTDOWN_GRACE_SECONDS".into(), "1".into()),
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        // Roles are evaluated on every request: `token_for(_, &["admin"])` needs an admin address.
+        ("ADMIN_EMAILS".into(), TEST_ADMIN.into()),
     ]);
     if let Some(url) = &cache.redis_url {
         env.insert("REDIS_URL".into(), url.expose().to_owned());
@@ -55,6 +60,8 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
     let app_cache = plaza_core::Cache::connect(config.redis_url.as_ref(), &config.redis_prefix)
         .expect("cache URL");
     let state = AppState::new(config, app_cache, db.db.clone()).expect("state builds");
+    // As `--mode api` does at start (there in the background).
+    state.revoke_removed_admins().await;
     let shutdown = CancellationToken::new();
     state.health();
     plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
@@ -89,17 +96,39 @@ impl TestApp {
         spawn_on(self.db.clone(), self.cache.clone(), vars).await
     }
 
+    /// This app restarted on the same database with a cache that forgot everything (the embedded tier's memory
+    /// cache after a restart, or a flushed Redis).
+    pub async fn restarted_with_empty_cache(&self, vars: &[(&str, &str)]) -> TestApp {
+        spawn_on(
+            self.db.clone(),
+            Arc::new(TestCache::new(self.backend())),
+            vars,
+        )
+        .await
+    }
+
     /// The variables that point a `plaza` process at this app's storage (same database, cache and secret).
     pub fn storage_env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("DATABASE_URL", self.db.url.expose().to_owned()),
             ("REDIS_PREFIX", self.cache.prefix.clone()),
             ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+            // Roles are evaluated on every request: the processes need the same admins as this app.
+            ("ADMIN_EMAILS", self.state.config.admin_emails.join(",")),
         ];
         if let Some(url) = &self.cache.redis_url {
             env.push(("REDIS_URL", url.expose().to_owned()));
         }
         env
+    }
+
+    /// The storage backend this app runs on.
+    pub fn backend(&self) -> Backend {
+        if self.cache.redis_url.is_some() {
+            Backend::Real
+        } else {
+            Backend::Embedded
+        }
     }
 
     /// The job context of this app's storage and configuration.
@@ -168,11 +197,35 @@ impl TestApp {
             .expect("request is sent")
     }
 
-    /// A valid auth token of a verified attendee `email` with `roles` (created if needed).
+    /// The confirm page of login link `token` (asserting a 200) and the nonce its form carries (empty without a form).
+    pub async fn confirm_page(&self, token: &str) -> (String, String) {
+        let page = self.get(&format!("/api/auth/login/{token}")).await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("page");
+        let nonce = html
+            .split_once("name=\"nonce\" value=\"")
+            .and_then(|(_, rest)| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        (html, nonce)
+    }
+
+    /// A valid auth token of a verified attendee `email` with `roles` (created if needed), who holds a complete
+    /// ticket (roles are evaluated on every request: without one, only an admin address keeps access).
     pub async fn token_for(&self, email: &str, roles: &[&str]) -> String {
         let attendee = attendees::upsert_verified(&self.state.db, email, "Test Person")
             .await
             .expect("attendee");
+        let ticket = tickets::Ticket {
+            slug: format!("test-{}", attendee.id),
+            email_hash: Some(plaza_core::model::schedule::hash_email(&attendee.email)),
+            name: attendee.name.clone(),
+            state: tickets::COMPLETE.into(),
+            tito_updated_at: chrono::Utc::now(),
+        };
+        tickets::upsert_many(&self.state.db, &[ticket])
+            .await
+            .expect("ticket");
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
         self.state
             .tokens

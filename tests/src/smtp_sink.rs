@@ -54,6 +54,22 @@ impl SmtpSink {
             .clone()
     }
 
+    /// The login-link token in the `count`-th email to `to` (waits up to 10 s for it).
+    pub async fn login_token(&self, to: &str, count: usize) -> String {
+        let messages = self.wait_for(to, count, Duration::from_secs(10)).await;
+        assert!(
+            messages.len() >= count,
+            "expected {count} email(s) to {to}, got {}",
+            messages.len()
+        );
+        let data = &messages[count - 1].data;
+        let start = data.find("/auth/login/").expect("a login link") + "/auth/login/".len();
+        data[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect()
+    }
+
     /// Messages to `to` (waits up to `within` for at least `count`).
     pub async fn wait_for(&self, to: &str, count: usize, within: Duration) -> Vec<Received> {
         let started = std::time::Instant::now();

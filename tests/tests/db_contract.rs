@@ -199,14 +199,17 @@ mod tickets_table {
             assert_eq!(tickets::count_by_state(&t.db).await.expect("count"), vec![("complete".to_string(), 10)]);
         }
 
-        async fn the_sync_cursor_is_the_newest_update_and_duplicates_in_a_batch_collapse(backend: Backend) {
+        async fn the_sync_cursor_only_moves_forward_and_duplicates_in_a_batch_collapse(backend: Backend) {
             let t = TestDb::new(backend).await;
-            assert_eq!(tickets::cursor(&t.db).await.expect("cursor"), None);
+            assert_eq!(tickets::sync_cursor(&t.db, "tito").await.expect("cursor"), None);
             let batch = [ticket("a", "ha", "complete", 30), ticket("a", "ha", "void", 3), ticket("b", "hb", "complete", 7)];
             tickets::upsert_many(&t.db, &batch).await.expect("insert");
             assert_eq!(tickets::get(&t.db, "a").await.expect("get").expect("row").state, "void");
-            let cursor = tickets::cursor(&t.db).await.expect("cursor").expect("some");
-            assert!((cursor - (Utc::now() - Duration::minutes(3))).num_seconds().abs() <= 1, "{cursor}");
+            let newer = Utc::now() - Duration::minutes(3);
+            tickets::advance_sync_cursor(&t.db, "tito", newer).await.expect("advance");
+            tickets::advance_sync_cursor(&t.db, "tito", newer - Duration::minutes(60)).await.expect("older");
+            let cursor = tickets::sync_cursor(&t.db, "tito").await.expect("cursor").expect("some");
+            assert!((cursor - newer).num_seconds().abs() <= 1, "{cursor}");
         }
     }
 }

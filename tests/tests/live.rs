@@ -91,7 +91,7 @@ for_each_backend! {
     async fn events_sent_the_moment_the_client_connects_are_handled_in_order(backend: Backend) {
         let app = spawn_app(backend, FAST).await;
         let live = TestLive::start(&app.state).await;
-        let token = app.token_for("ada@example.org", &["admin"]).await;
+        let token = app.token_for("admin@example.org", &["admin"]).await;
         let options = json!({
             "transports": ["websocket"],
             "emitOnConnect": [["auth", token], ["startAnalyse"], ["trackMetric", "login/finish", {}]],

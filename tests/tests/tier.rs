@@ -109,11 +109,23 @@ async fn every_role_as_its_own_process_on_one_postgres_and_one_redis() {
     assert_eq!(asked.status(), 200);
     let link = emailed_link(&outbox).await;
     assert!(link.starts_with(&api.address), "{link}");
-    assert_eq!(
-        http.get(&link).send().await.expect("confirm page").status(),
-        200
-    );
-    let finished = http.post(&link).send().await.expect("finish");
+    let page = http.get(&link).send().await.expect("confirm page");
+    assert_eq!(page.status(), 200);
+    // The form's per-link nonce, as the browser submits it.
+    let html = page.text().await.expect("page");
+    let marker = "name=\"nonce\" value=\"";
+    let nonce = html
+        .split_once(marker)
+        .and_then(|(_, rest)| rest.split('"').next())
+        .expect("a nonce in the confirm form")
+        .to_owned();
+    let finished = http
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("nonce={nonce}"))
+        .send()
+        .await
+        .expect("finish");
     assert_eq!(finished.status(), 303);
     let location = finished.headers()["location"]
         .to_str()

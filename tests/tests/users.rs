@@ -112,7 +112,7 @@ for_each_backend! {
         let fake = FakeTito::start(three_tickets()).await;
         let (ctx, _db, _cache) = context(backend, &fake).await;
         users::run_once(&ctx, false).await.expect("first sync");
-        assert_eq!(tickets::cursor(&ctx.db).await.expect("cursor"), Some(minutes(20)));
+        assert_eq!(tickets::sync_cursor(&ctx.db, "tito").await.expect("cursor"), Some(minutes(20)));
         let mut tickets = three_tickets();
         tickets.push(ticket("ti_alan", "complete", Some("alan@example.org"), minutes(90)));
         fake.set_tickets(tickets);
@@ -129,7 +129,29 @@ for_each_backend! {
         );
         assert_eq!(holder(&ctx, "alan@example.org").await.as_deref(), Some("alan"));
         assert_eq!(holder(&ctx, "ada@example.org").await.as_deref(), Some("Ada"), "unchanged tickets stay");
-        assert_eq!(tickets::cursor(&ctx.db).await.expect("cursor"), Some(minutes(90)));
+        assert_eq!(tickets::sync_cursor(&ctx.db, "tito").await.expect("cursor"), Some(minutes(90)));
+    }
+
+    async fn webhook_rows_do_not_move_the_sync_cursor(backend: Backend) {
+        let fake = FakeTito::start(three_tickets()).await;
+        let (ctx, _db, _cache) = context(backend, &fake).await;
+        users::run_once(&ctx, false).await.expect("first sync");
+        // While the sync is down, the webhook stores a ticket updated long after what the sync read (+20 min).
+        let hooked = Ticket {
+            slug: "ti_hook".into(),
+            email_hash: Some(hash_email("hook@example.org")),
+            name: "Hook".into(),
+            state: "complete".into(),
+            tito_updated_at: minutes(600),
+        };
+        tickets::upsert_many(&ctx.db, &[hooked]).await.expect("webhook row");
+
+        let summary = users::run_once(&ctx, false).await.expect("second sync");
+        assert_eq!(
+            summary.kind,
+            SyncKind::Differential { since: minutes(5) },
+            "changes after the sync's own newest ticket are read, whatever the webhook stored"
+        );
     }
 
     async fn a_ticket_voided_in_tito_loses_access_after_the_next_run(backend: Backend) {

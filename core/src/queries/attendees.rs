@@ -106,3 +106,48 @@ pub async fn delete(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
     const SQL: &str = "DELETE FROM attendees WHERE id = $1";
     on_db!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
 }
+
+/// Bumps the token version of attendee `id` if it is still `ver` (a lost access noticed by the authorisation check;
+/// concurrent requests holding the same token bump once). True when it was bumped.
+pub async fn revoke_version(db: &Db, id: i32, ver: i32) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET token_version = token_version + 1 WHERE id = $1 AND token_version = $2";
+    on_db!(db, pool => sqlx::query(SQL).bind(id).bind(ver).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// The attendees whose address hashes (base64 SHA-256 of the normalised email) are in `hashes`. Only hashes are
+/// stored for tickets, so this reads every address and hashes it: meant for rare events (a ticket reassigned or
+/// re-addressed), not for request paths.
+pub async fn find_by_email_hashes(
+    db: &Db,
+    hashes: &std::collections::HashSet<String>,
+) -> Result<Vec<Attendee>, sqlx::Error> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM attendees");
+    let all = on_db!(db, pool => sqlx::query_as::<_, Attendee>(SQL).fetch_all(pool).await)?;
+    Ok(all
+        .into_iter()
+        .filter(|a| hashes.contains(&crate::model::schedule::hash_email(&a.email)))
+        .collect())
+}
+
+/// Records `admins` (normalised `ADMIN_EMAILS`) as the admins in force and returns the addresses that were
+/// recorded before but are no longer in the list (their holders lost admin access).
+pub async fn replace_admin_grants(db: &Db, admins: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let before: Vec<String> = sqlx::query_scalar("SELECT email FROM admin_grants")
+            .fetch_all(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM admin_grants").execute(&mut *tx).await?;
+        for email in admins {
+            sqlx::query("INSERT INTO admin_grants (email) VALUES ($1) ON CONFLICT (email) DO NOTHING")
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(before.into_iter().filter(|e| !admins.contains(e)).collect())
+    })
+}

@@ -17,3 +17,9 @@ pub async fn consume(db: &Db, jti: &str, expires: DateTime<Utc>) -> Result<bool,
         Ok(inserted == 1)
     })
 }
+
+/// True when login token `jti` was used already (the confirm page then says so instead of offering a button).
+pub async fn is_used(db: &Db, jti: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*) FROM used_login_tokens WHERE jti = $1";
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(jti).fetch_one(pool).await.map(|n| n > 0))
+}

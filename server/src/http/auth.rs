@@ -1,5 +1,6 @@
-//! Auth extractors, visible in handler signatures: [`AuthUser`] (a valid bearer token of an existing, verified
-//! attendee whose token version still matches), [`AdminUser`] and [`MaybeUser`].
+//! Auth extractors, visible in handler signatures: [`AuthUser`] (a valid bearer token that passes the one
+//! authorisation check, `plaza_core::authz` — existing, verified, same token version, not blocked, roles evaluated
+//! now), [`AdminUser`] (admin *now*, from the current `ADMIN_EMAILS`) and [`MaybeUser`].
 //!
 //! As in the reference, a missing or non-bearer `Authorization` header is anonymous, but a bearer token that fails
 //! verification is an error even where auth is optional.
@@ -9,7 +10,8 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use plaza_core::ApiError;
 use plaza_core::auth::AuthClaims;
-use plaza_core::queries::attendees;
+use plaza_core::authz::{Presented, Principal};
+use plaza_core::identity::roles;
 
 use super::HttpError;
 use crate::state::AppState;
@@ -17,8 +19,10 @@ use crate::state::AppState;
 /// A signed-in attendee.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    /// The verified token's claims.
+    /// The verified token's claims (its roles are what was granted at sign-in; use [`AuthUser::principal`]).
     pub claims: AuthClaims,
+    /// The attendee and the roles it holds now.
+    pub principal: Principal,
 }
 
 impl AuthUser {
@@ -27,9 +31,9 @@ impl AuthUser {
         self.claims.sub
     }
 
-    /// True for admins.
+    /// True for admins (by the current `ADMIN_EMAILS`, whatever the token says).
     pub fn is_admin(&self) -> bool {
-        self.claims.has_role("admin")
+        self.principal.has_role(roles::ADMIN)
     }
 }
 
@@ -56,11 +60,14 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 
 async fn authenticate(state: web::Data<AppState>, token: String) -> Result<AuthUser, HttpError> {
     let claims = state.tokens.verify_auth(&token)?;
-    let attendee = attendees::get(&state.db, claims.sub).await?;
-    match attendee {
-        Some(a) if a.verified && a.token_version == claims.ver => Ok(AuthUser { claims }),
-        _ => Err(ApiError::Unauthorized("general.unauthorized").into()),
-    }
+    let principal = state
+        .authorize(&Presented {
+            sub: claims.sub,
+            ver: claims.ver,
+            roles: &claims.user_roles,
+        })
+        .await?;
+    Ok(AuthUser { claims, principal })
 }
 
 fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, HttpError> {

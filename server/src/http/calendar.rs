@@ -8,8 +8,9 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use icalendar::{Calendar, Component as _, Event, EventLike as _};
 use plaza_core::ApiError;
+use plaza_core::authz::Presented;
 use plaza_core::model::schedule::{Localised, Session};
-use plaza_core::queries::{attendance, attendees};
+use plaza_core::queries::attendance;
 use serde_json::json;
 
 use super::HttpError;
@@ -177,10 +178,13 @@ async fn get_feed(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
     let claims = state.tokens.verify_calendar(&path)?;
-    let attendee = attendees::get(&state.db, claims.sub).await?;
-    if attendee.is_none_or(|a| a.token_version != claims.ver) {
-        return Err(ApiError::Unauthorized("general.unauthorized").into());
-    }
+    state
+        .authorize(&Presented {
+            sub: claims.sub,
+            ver: claims.ver,
+            roles: &[],
+        })
+        .await?;
     let snapshot = state.schedule.current();
     let mut calendar = Calendar::new();
     calendar.name(&ics_text(&state.config.calendar_name));

@@ -1,7 +1,12 @@
-//! Magic-link sign-in and the profile: `POST /auth/login` (same answer whether or not the address may sign in;
-//! rate-limited per address and per IP), `GET /auth/login/:token` (a confirm page — mail scanners only GET, so
-//! nothing is consumed), `POST /auth/login/:token` (consumes the single-use link, redirects to the client with an
-//! auth token), `GET /auth/me`, `PATCH /auth/me` (the preferred language, which emails use) and `DELETE /auth/me`.
+//! Magic-link sign-in and the profile: `POST /auth/login` (the same answer, in the same time, whatever the
+//! address; 429 only per client IP — the per-address limits silently stop emails, see README "Sign-in limits"),
+//! `GET /auth/login/:token` (a confirm page in the attendee's language, named after the event — mail scanners only
+//! GET, so nothing is consumed; a used link gets a page saying so), `POST /auth/login/:token` (bound to the page by
+//! a per-link nonce; consumes the single-use link, redirects to the client with an auth token), `GET /auth/me`,
+//! `PATCH /auth/me` (the preferred language, which emails use) and `DELETE /auth/me`.
+
+use std::net::IpAddr;
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -54,6 +59,15 @@ struct ProfileBody {
     language: String,
 }
 
+/// Longest `redirect` accepted (bytes): a path inside the client, not a payload carried into every email.
+const MAX_REDIRECT_BYTES: usize = 2048;
+/// How long an IP from which an address finished signing in stays that address's "own" IP (exempt from the
+/// address-wide email cap, see README "Sign-in limits").
+const KNOWN_IP_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The address-wide cap on login emails per minute, as a multiple of `LOGIN_LIMIT_PER_EMAIL` (which is the cap per
+/// address *and* requesting IP).
+const ADDRESS_CAP_FACTOR: u32 = 4;
+
 /// The client URL a relative `redirect` resolves to; anything else (absolute, protocol-relative) is dropped, so a
 /// login can only land on the client's own origin.
 fn client_redirect(client_url: &str, redirect: Option<&str>) -> Option<String> {
@@ -65,28 +79,68 @@ fn client_redirect(client_url: &str, redirect: Option<&str>) -> Option<String> {
     safe.then(|| format!("{client_url}{}", path.trim_start_matches('/')))
 }
 
-/// Counts one request in the current minute's window of `key`; 429 past `limit`.
-async fn rate_limit(state: &AppState, key: &str, limit: u32) -> Result<(), HttpError> {
-    let now = Utc::now().timestamp();
-    let window = now / 60;
+/// Refuses a `redirect` that is too long or holds control characters (400); the shape is checked by
+/// [`client_redirect`], which drops what would leave the client.
+fn check_redirect(redirect: Option<&str>) -> Result<(), ApiError> {
+    let Some(redirect) = redirect else {
+        return Ok(());
+    };
+    if redirect.len() > MAX_REDIRECT_BYTES {
+        let message = format!("is longer than {MAX_REDIRECT_BYTES} bytes");
+        return Err(ApiError::validation(vec![Failure::new(
+            "redirect", &message,
+        )]));
+    }
+    if redirect.chars().any(char::is_control) {
+        return Err(ApiError::validation(vec![Failure::new(
+            "redirect",
+            "contains control characters",
+        )]));
+    }
+    Ok(())
+}
+
+/// Counts one event in the current minute's window of `key`; true while within `limit`.
+async fn within_limit(state: &AppState, key: &str, limit: u32) -> Result<bool, ApiError> {
+    let window = Utc::now().timestamp() / 60;
     let count = state
         .cache
         .incr(
             &format!("ratelimit/{key}/{window}"),
             1,
-            Some(std::time::Duration::from_secs(120)),
+            Some(Duration::from_secs(120)),
         )
         .await?;
-    if count > i64::from(limit) {
-        metrics::counter!("plaza_login_rate_limited_total").increment(1);
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: (60 - now % 60).max(1) as u64,
-        }
-        .into());
-    }
-    Ok(())
+    Ok(count <= i64::from(limit))
 }
 
+/// The per-IP limit: 429 past `LOGIN_LIMIT_PER_IP` requests a minute from one client, whatever the addresses.
+async fn limit_ip(state: &AppState, ip: IpAddr) -> Result<(), HttpError> {
+    if within_limit(
+        state,
+        &format!("login-ip/{ip}"),
+        state.config.login_limit_per_ip,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    metrics::counter!("plaza_login_rate_limited_total", "limit" => "ip").increment(1);
+    let now = Utc::now().timestamp();
+    Err(ApiError::TooManyRequests {
+        retry_after_secs: (60 - now % 60).max(1) as u64,
+    }
+    .into())
+}
+
+/// The cache key marking `ip` as an IP the address with `hash` finished signing in from.
+fn known_ip_key(hash: &str, ip: IpAddr) -> String {
+    format!("login-known/{hash}/{ip}")
+}
+
+/// `POST /auth/login`. The request path does the same work for every address — validate, count the client IP,
+/// hand the address to a task — so status, body, headers and timing say nothing about it. The allow-list check,
+/// the per-address limits, the attendee upsert and the email happen in that task.
 async fn post_login(
     req: HttpRequest,
     body: web::Json<LoginBody>,
@@ -98,43 +152,91 @@ async fn post_login(
             ApiError::validation(vec![Failure::new("email", "is not an email address")]).into(),
         );
     }
+    check_redirect(redirect.as_deref())?;
     let ip = super::client_ip(&req, &state.config.trusted_proxies);
-    let hash = hash_email(&email);
-    rate_limit(
-        &state,
-        &format!("login-email/{hash}"),
-        state.config.login_limit_per_email,
-    )
-    .await?;
-    rate_limit(
-        &state,
-        &format!("login-ip/{ip}"),
-        state.config.login_limit_per_ip,
-    )
-    .await?;
+    limit_ip(&state, ip).await?;
+    let state = state.into_inner();
+    tokio::spawn(async move {
+        // actix runs this task on the request's own worker thread: let the response go out first, so no part of
+        // the decision (whose work differs by address) runs before it.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if let Err(err) = deliver_login(&state, &email, redirect.as_deref(), ip).await {
+            tracing::warn!(error = format!("{err:#}"), "a login request failed");
+        }
+    });
+    Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
+}
 
-    let allowance = state.allowance(&email).await?;
+/// Decides and sends what a login request for `email` from `ip` gets: a link, a "no ticket" note, or (past the
+/// per-address limits) nothing.
+async fn deliver_login(
+    state: &AppState,
+    email: &str,
+    redirect: Option<&str>,
+    ip: IpAddr,
+) -> Result<(), ApiError> {
+    let hash = hash_email(email);
+    let per_email = state.config.login_limit_per_email;
+    // Per address and requesting IP: nobody can spend another IP's budget for an address.
+    if !within_limit(state, &format!("login-email/{hash}/{ip}"), per_email).await? {
+        metrics::counter!("plaza_login_rate_limited_total", "limit" => "email_ip").increment(1);
+        return Ok(());
+    }
+    // Address-wide, so many IPs cannot flood one inbox; IPs the owner signed in from before are exempt.
+    let own_ip = state.cache.get(&known_ip_key(&hash, ip)).await?.is_some();
+    if !own_ip
+        && !within_limit(
+            state,
+            &format!("login-email/{hash}"),
+            per_email.saturating_mul(ADDRESS_CAP_FACTOR),
+        )
+        .await?
+    {
+        metrics::counter!("plaza_login_rate_limited_total", "limit" => "email").increment(1);
+        return Ok(());
+    }
+    let allowance = state.allowance(email).await?;
     if allowance.is_allowed() {
         let attendee =
             attendees::ensure(&state.db, &allowance.email, &allowance.display_name()).await?;
-        let redirect = client_redirect(&state.config.client_url, redirect.as_deref());
-        let ttl = state.config.login_link_ttl;
-        let token = state
-            .tokens
-            .sign_login(attendee.id, &allowance.roles, redirect, ttl)?;
-        let url = format!("{}auth/login/{token}", state.config.self_url);
-        let minutes = (ttl.as_secs() / 60).to_string();
-        let values = [
-            ("name", attendee.name.as_str()),
-            ("url", url.as_str()),
-            ("minutes", minutes.as_str()),
-        ];
-        state.send_email(&allowance.email, "login", &attendee.language, &values);
+        let redirect = client_redirect(&state.config.client_url, redirect);
+        send_login_link(
+            state,
+            &attendee,
+            &allowance.roles,
+            redirect,
+            state.config.login_link_ttl,
+        )?;
     } else if state.config.login_notify_unknown && !state.blocked().contains(&allowance.email) {
         state.send_email(&allowance.email, "login-unknown", "en", &[]);
     }
-    // The same answer either way: the response does not tell whether an address holds a ticket.
-    Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
+    Ok(())
+}
+
+/// Emails `attendee` a login link valid for `ttl` (the `login` template in their language).
+pub(super) fn send_login_link(
+    state: &AppState,
+    attendee: &attendees::Attendee,
+    roles: &[String],
+    redirect: Option<String>,
+    ttl: Duration,
+) -> Result<(), ApiError> {
+    let token =
+        state
+            .tokens
+            .sign_login(attendee.id, roles, Some(&attendee.language), redirect, ttl)?;
+    let url = format!("{}auth/login/{token}", state.config.self_url);
+    let minutes = ttl.as_secs() / 60;
+    let expiry = plaza_core::email::duration_words(minutes, &attendee.language);
+    let minutes = minutes.to_string();
+    let values = [
+        ("name", attendee.name.as_str()),
+        ("url", url.as_str()),
+        ("minutes", minutes.as_str()),
+        ("expiry", expiry.as_str()),
+    ];
+    state.send_email(&attendee.email, "login", &attendee.language, &values);
+    Ok(())
 }
 
 /// Redirect to a client error page (the reference's URLs).
@@ -157,19 +259,66 @@ fn login_error(state: &AppState, err: &ApiError) -> HttpResponse {
     client_error(state, page)
 }
 
-/// The confirm page: verifying the link consumes nothing, so a scanner's GET is harmless.
-async fn get_login_link(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(err) = state.tokens.verify_login(&path) {
-        return login_error(&state, &err);
-    }
+/// The confirm page's texts in one language.
+struct PageTexts {
+    lang: &'static str,
+    title: &'static str,
+    intro: &'static str,
+    button: &'static str,
+    used_title: &'static str,
+    used_text: &'static str,
+    new_link: &'static str,
+}
+
+/// The confirm page in the languages plaza ships; others fall back to English.
+const PAGE_TEXTS: [PageTexts; 2] = [
+    PageTexts {
+        lang: "en",
+        title: "Sign in to {site}",
+        intro: "Press the button to finish signing in on this device.",
+        button: "Continue",
+        used_title: "This link was already used",
+        used_text: "Each sign-in link works once. If it was not you who used it, request a new link.",
+        new_link: "Request a new link",
+    },
+    PageTexts {
+        lang: "es",
+        title: "Inicia sesión en {site}",
+        intro: "Pulsa el botón para terminar de iniciar sesión en este dispositivo.",
+        button: "Continuar",
+        used_title: "Este enlace ya se ha usado",
+        used_text: "Cada enlace de acceso funciona una sola vez. Si no lo usaste tú, pide un enlace nuevo.",
+        new_link: "Pedir un enlace nuevo",
+    },
+];
+
+fn page_texts(lang: Option<&str>) -> &'static PageTexts {
+    let lang = lang.unwrap_or_default();
+    PAGE_TEXTS
+        .iter()
+        .find(|t| t.lang == lang)
+        .unwrap_or(&PAGE_TEXTS[0])
+}
+
+/// A small HTML page in the attendee's language, titled with the event's name from the content settings.
+fn html_page(state: &AppState, texts: &PageTexts, heading: &str, body: &str) -> HttpResponse {
+    let snapshot = state.schedule.current();
+    let site = snapshot
+        .settings
+        .site
+        .as_ref()
+        .map_or("the plaza", |s| s.name.as_str());
+    let heading = escape(&heading.replace("{site}", site));
     let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in</title>\
-         <style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;color:#1a1a1a}}\
-         button{{font-size:1.2rem;padding:.8rem 1.6rem;border-radius:.4rem;border:0;background:#1a56db;color:#fff;\
-         cursor:pointer}}</style></head><body><main><h1>Sign in to the plaza</h1>\
-         <form method=\"post\" action=\"{}\"><button type=\"submit\">Continue</button></form></main></body></html>",
-        escape(&path)
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{heading}</title>\
+         <style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;color:#1a1a1a;\
+         margin:0 1rem}}main{{max-width:32rem}}.site{{color:#555;text-transform:uppercase;letter-spacing:.08em;\
+         font-size:.85rem}}button,a.button{{font-size:1.2rem;padding:.8rem 1.6rem;border-radius:.4rem;border:0;\
+         background:#1a56db;color:#fff;cursor:pointer;text-decoration:none;display:inline-block}}</style></head>\
+         <body><main><p class=\"site\">{site}</p><h1>{heading}</h1>{body}</main></body></html>",
+        lang = texts.lang,
+        site = escape(site),
     );
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -178,9 +327,73 @@ async fn get_login_link(path: web::Path<String>, state: web::Data<AppState>) -> 
         .body(page)
 }
 
+/// The confirm page: verifying the link consumes nothing, so a scanner's GET is harmless. Its form carries the
+/// link's nonce; a link used already gets a page saying so instead.
+async fn get_login_link(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let claims = match state.tokens.verify_login(&path) {
+        Ok(claims) => claims,
+        Err(err) => return Ok(login_error(&state, &err)),
+    };
+    let texts = page_texts(claims.lang.as_deref());
+    if login_tokens::is_used(&state.db, &claims.jti).await? {
+        let body = format!(
+            "<p>{}</p><p><a class=\"button\" href=\"{}login\">{}</a></p>",
+            escape(texts.used_text),
+            escape(&state.config.client_url),
+            escape(texts.new_link)
+        );
+        return Ok(html_page(&state, texts, texts.used_title, &body));
+    }
+    let body = format!(
+        "<p>{}</p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"nonce\" value=\"{}\">\
+         <button type=\"submit\">{}</button></form>",
+        escape(texts.intro),
+        escape(&path),
+        escape(&state.tokens.login_nonce(&claims.jti)),
+        escape(texts.button)
+    );
+    Ok(html_page(&state, texts, texts.title, &body))
+}
+
+/// True when the confirm POST came from the link's own page: its form's nonce matches the link, and a browser
+/// that says where the request comes from (`Sec-Fetch-Site`) says it is this origin (or typed/bookmarked).
+fn confirm_is_bound(req: &HttpRequest, body: &[u8], state: &AppState, token: &str) -> bool {
+    let site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if !matches!(site, None | Some("same-origin" | "none")) {
+        return false;
+    }
+    let Ok(claims) = state.tokens.verify_login(token) else {
+        // An invalid link fails in `finish_login` with its proper error page.
+        return true;
+    };
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "nonce")
+        .is_some_and(|(_, nonce)| state.tokens.login_nonce_is_valid(&claims.jti, &nonce))
+}
+
 /// Finishes a login: the link works once, roles are recomputed, blocked or no-longer-allowed addresses are refused.
-async fn post_login_link(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    match finish_login(&path, &state).await {
+/// A POST not bound to the link (no or a wrong nonce, a cross-site form) is sent back to the confirm page.
+async fn post_login_link(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !confirm_is_bound(&req, &body, &state, &path) {
+        metrics::counter!("plaza_login_unbound_confirms_total").increment(1);
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, req.uri().path().to_owned()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+    }
+    let ip = super::client_ip(&req, &state.config.trusted_proxies);
+    match finish_login(&path, &state, ip).await {
         Ok(location) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, location))
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -194,7 +407,7 @@ async fn post_login_link(path: web::Path<String>, state: web::Data<AppState>) ->
     }
 }
 
-async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError> {
+async fn finish_login(token: &str, state: &AppState, ip: IpAddr) -> Result<String, ApiError> {
     let claims = state.tokens.verify_login(token)?;
     let expires = Utc
         .timestamp_opt(claims.exp, 0)
@@ -211,6 +424,19 @@ async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError>
         return Err(ApiError::Unauthorized("general.unauthorized"));
     }
     attendees::mark_verified(&state.db, attendee.id).await?;
+    // This IP is now one the owner signs in from: floods of requests for the address elsewhere cannot stop
+    // its emails here (README "Sign-in limits"). Best effort.
+    if let Err(err) = state
+        .cache
+        .set(
+            &known_ip_key(&hash_email(&attendee.email), ip),
+            "1",
+            Some(KNOWN_IP_TTL),
+        )
+        .await
+    {
+        tracing::warn!(%err, "cannot remember the sign-in IP");
+    }
     let auth = state.tokens.sign_auth(
         attendee.id,
         &allowance.roles,
@@ -229,39 +455,34 @@ async fn finish_login(token: &str, state: &AppState) -> Result<String, ApiError>
     ))
 }
 
-/// `{registration}`: the signed-in attendee's row (401 when blocked since).
-async fn get_me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let attendee = current_attendee(&state, user.id()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
-}
-
-/// Attendee `id`; 401 once the account is gone or blocked.
-async fn current_attendee(state: &AppState, id: i32) -> Result<attendees::Attendee, HttpError> {
-    let attendee = attendees::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::Unauthorized("general.unauthorized"))?;
-    if state.blocked().contains(&attendee.email) {
-        return Err(ApiError::Unauthorized("general.unauthorized").into());
-    }
-    Ok(attendee)
+/// `{registration}`: the signed-in attendee's row, as the authorisation check read it.
+async fn get_me(user: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "registration": user.principal.attendee }))
 }
 
 /// Sets the preferred language (one of `LOCALES`); answers the updated `{registration}`. Tokens keep the language
 /// they were signed with until the next sign-in; emails use the stored one at once.
 async fn patch_me(
     user: AuthUser,
-    body: web::Json<ProfileBody>,
+    body: Result<web::Json<ProfileBody>, actix_web::Error>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, HttpError> {
-    let ProfileBody { language } = body.into_inner();
+) -> Result<HttpResponse, actix_web::Error> {
+    // The body is judged only once the caller is: a refused token is a 401 whatever it sent.
+    let ProfileBody { language } = body?.into_inner();
     if !state.config.locales.contains(&language) {
         let expected = format!("is not one of {}", state.config.locales.join(", "));
-        return Err(ApiError::validation(vec![Failure::new("language", &expected)]).into());
+        return Err(HttpError(ApiError::validation(vec![Failure::new(
+            "language", &expected,
+        )]))
+        .into());
     }
-    // A blocked or deleted account is refused before anything is written.
-    let mut attendee = current_attendee(&state, user.id()).await?;
-    if !attendees::set_language(&state.db, attendee.id, &language).await? {
-        return Err(ApiError::Unauthorized("general.unauthorized").into());
+    // A blocked or deleted account was refused by the extractor, before anything is written.
+    let mut attendee = user.principal.attendee;
+    if !attendees::set_language(&state.db, attendee.id, &language)
+        .await
+        .map_err(|e| HttpError(e.into()))?
+    {
+        return Err(HttpError(ApiError::Unauthorized("general.unauthorized")).into());
     }
     attendee.language = language;
     Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))

@@ -1,9 +1,16 @@
 //! The Tito webhook `POST /tito/webhook`: constant-time check of `Tito-Signature` (base64 HMAC-SHA256 of the raw
-//! body keyed with `TITO_SECURITY_TOKEN`), then by `X-Webhook-Name`: `ticket.completed` grants access and emails a
-//! login link (at most one per ticket per hour, so Tito's retries are harmless); `ticket.updated`/`reassigned`/
-//! `unvoided` update the ticket; `ticket.voided` removes access and revokes the holder's tokens. Other names are a
-//! logged no-op. Every write is an idempotent upsert keyed by the ticket slug.
+//! body keyed with `TITO_SECURITY_TOKEN`). Everything it acts on comes from the signed body: the ticket's state
+//! (`state_name`, or `state`) and its `updated_at`; the unsigned `X-Webhook-Name` only routes (ticket names are
+//! applied, others are a logged no-op, and only `ticket.completed` sends a login link).
+//!
+//! Deliveries are ordered by their `updated_at`: one not newer than the newest applied for that ticket (a replay,
+//! or Tito redelivering — also after a restart, the ledger is the `tito_deliveries` table) is acknowledged and
+//! ignored, changing nothing and sending nothing. Input is bounded like any input: an unusable slug, state or
+//! timestamp is a 400 envelope; an over-long name or control characters are cleaned. When a ticket stops granting
+//! access to an address (voided, reassigned, its email changed) that address's tokens are revoked unless it may
+//! still sign in otherwise.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,6 +19,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use plaza_core::ApiError;
 use plaza_core::config::normalise_email;
+use plaza_core::error::Failure;
 use plaza_core::identity;
 use plaza_core::model::schedule::hash_email;
 use plaza_core::queries::{attendees, tickets};
@@ -21,6 +29,21 @@ use sha2::Sha256;
 
 use super::HttpError;
 use crate::state::AppState;
+
+/// Longest ticket slug stored (the column's limit).
+const MAX_SLUG_CHARS: usize = 200;
+/// Longest holder name stored; longer names are cut.
+const MAX_NAME_CHARS: usize = 1000;
+/// Longest ticket state accepted (Tito's are single words).
+const MAX_STATE_CHARS: usize = 50;
+/// The webhook names that carry a ticket plaza stores.
+const TICKET_EVENTS: [&str; 5] = [
+    "ticket.completed",
+    "ticket.updated",
+    "ticket.reassigned",
+    "ticket.voided",
+    "ticket.unvoided",
+];
 
 /// Registers the webhook (with and without a trailing slash, as Tito is often configured).
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -40,7 +63,78 @@ struct TicketPayload {
     #[serde(default)]
     state_name: Option<String>,
     #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
     updated_at: Option<DateTime<Utc>>,
+}
+
+/// A validated delivery: the row to store and the holder's normalised address, if it is one.
+struct Delivery {
+    row: tickets::Ticket,
+    email: Option<String>,
+}
+
+/// Checks and cleans a payload: 400 with every failure for what cannot be stored or ordered.
+fn validate(payload: TicketPayload) -> Result<Delivery, ApiError> {
+    let mut failures = Vec::new();
+    if payload.kind != "ticket" {
+        failures.push(Failure::new("_type", "must be ticket"));
+    }
+    let slug = payload.slug.trim().to_owned();
+    if slug.is_empty()
+        || slug.chars().count() > MAX_SLUG_CHARS
+        || slug.chars().any(char::is_control)
+    {
+        let message =
+            format!("must be 1 to {MAX_SLUG_CHARS} characters without control characters");
+        failures.push(Failure::new("slug", &message));
+    }
+    let state = payload
+        .state_name
+        .or(payload.state)
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
+    if state.is_empty()
+        || state.chars().count() > MAX_STATE_CHARS
+        || state.chars().any(char::is_control)
+    {
+        let message = format!(
+            "state_name must be 1 to {MAX_STATE_CHARS} characters without control characters"
+        );
+        failures.push(Failure::new("state_name", &message));
+    }
+    let Some(updated_at) = payload.updated_at else {
+        failures.push(Failure::new(
+            "updated_at",
+            "is required to order deliveries",
+        ));
+        return Err(ApiError::validation(failures));
+    };
+    if !failures.is_empty() {
+        return Err(ApiError::validation(failures));
+    }
+    let name: String = payload
+        .name
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let email = payload
+        .email
+        .as_deref()
+        .map(normalise_email)
+        .filter(|e| identity::looks_like_email(e));
+    Ok(Delivery {
+        row: tickets::Ticket {
+            slug,
+            email_hash: email.as_deref().map(hash_email),
+            name: name.trim().to_owned(),
+            state,
+            tito_updated_at: updated_at,
+        },
+        email,
+    })
 }
 
 /// True when `signature` is the base64 HMAC-SHA256 of `body` under `key` (constant-time comparison).
@@ -53,6 +147,11 @@ pub fn signature_is_valid(key: &str, body: &[u8], signature: &str) -> bool {
     };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
+}
+
+fn acknowledged(outcome: &'static str) -> HttpResponse {
+    metrics::counter!("plaza_tito_webhooks_total", "outcome" => outcome).increment(1);
+    HttpResponse::Ok().json(json!({ "message": "ok" }))
 }
 
 async fn post_webhook(
@@ -78,99 +177,68 @@ async fn post_webhook(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let state_name = match name.as_str() {
-        "ticket.completed" | "ticket.unvoided" => Some(tickets::COMPLETE),
-        "ticket.voided" => Some("void"),
-        "ticket.updated" | "ticket.reassigned" => None,
-        other => {
-            tracing::info!(
-                webhook = other,
-                "ignoring a Tito webhook plaza does not act on"
-            );
-            metrics::counter!("plaza_tito_webhooks_total", "outcome" => "ignored").increment(1);
-            return Ok(HttpResponse::Ok().json(json!({ "message": "ok" })));
-        }
-    };
-    let ticket: TicketPayload = serde_json::from_slice(&body)
+    if !TICKET_EVENTS.contains(&name.as_str()) {
+        tracing::info!(
+            webhook = name.chars().take(100).collect::<String>(),
+            "ignoring a Tito webhook plaza does not act on"
+        );
+        return Ok(acknowledged("ignored"));
+    }
+    let payload: TicketPayload = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("Invalid ticket payload: {e}")))?;
-    if ticket.kind != "ticket" {
-        return Err(ApiError::invalid("Expected a ticket payload (_type = ticket)").into());
-    }
-    let email = ticket
-        .email
-        .as_deref()
-        .map(normalise_email)
-        .filter(|e| identity::looks_like_email(e));
-    let state_text = state_name
-        .map(str::to_owned)
-        .or(ticket.state_name.clone())
-        .unwrap_or_else(|| "complete".into());
-    let row = tickets::Ticket {
-        slug: ticket.slug.clone(),
-        email_hash: email.as_deref().map(hash_email),
-        name: ticket.name.clone().unwrap_or_default(),
-        state: state_text.clone(),
-        tito_updated_at: ticket.updated_at.unwrap_or_else(Utc::now),
+    let Delivery { row, email } = validate(payload)?;
+    let Some(before) = tickets::apply_delivery(&state.db, &row).await? else {
+        tracing::info!(slug = %row.slug, webhook = %name, "ignoring a Tito delivery not newer than the last applied");
+        return Ok(acknowledged("stale"));
     };
-    tickets::upsert_many(&state.db, &[row]).await?;
-    metrics::counter!("plaza_tito_webhooks_total", "outcome" => "applied").increment(1);
 
-    if let Some(email) = email {
-        if let Some(name) = ticket.name.as_deref().filter(|n| !n.trim().is_empty()) {
-            attendees::rename(&state.db, &email, name.trim()).await?;
+    if let Some(email) = &email {
+        if !row.name.is_empty() {
+            attendees::rename(&state.db, email, &row.name).await?;
         }
-        if state_text == tickets::COMPLETE && name == "ticket.completed" {
-            send_login_once(&state, &ticket.slug, &email).await?;
-        }
-        if state_text != tickets::COMPLETE {
-            revoke_if_no_longer_allowed(&state, &email).await?;
+        if row.state == tickets::COMPLETE && name == "ticket.completed" {
+            send_login(&state, email).await?;
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
+    // Addresses this delivery may have taken access from: the previous holder of a reassigned or re-addressed
+    // ticket, and the holder of a ticket that no longer grants access.
+    let mut lost = HashSet::new();
+    if before.state == tickets::COMPLETE && before.email_hash != row.email_hash {
+        lost.extend(before.email_hash.clone());
+    }
+    if row.state != tickets::COMPLETE {
+        lost.extend(row.email_hash.clone());
+    }
+    revoke_if_no_longer_allowed(&state, &lost).await?;
+    Ok(acknowledged("applied"))
 }
 
-/// Emails a login link for ticket `slug` unless one was sent in the last hour (Tito retries deliveries).
-async fn send_login_once(state: &AppState, slug: &str, email: &str) -> Result<(), HttpError> {
-    if state
-        .cache
-        .try_lock(&format!("tito-mail/{slug}"), Duration::from_secs(3600))
-        .await?
-        .is_none()
-    {
-        return Ok(());
-    }
+/// Emails a login link for a newly completed ticket (its first delivery: redeliveries never reach this).
+async fn send_login(state: &AppState, email: &str) -> Result<(), HttpError> {
     let allowance = state.allowance(email).await?;
     if !allowance.is_allowed() {
         return Ok(());
     }
     let attendee = attendees::ensure(&state.db, email, &allowance.display_name()).await?;
     let ttl = Duration::from_secs(3600).max(state.config.login_link_ttl);
-    let token = state
-        .tokens
-        .sign_login(attendee.id, &allowance.roles, None, ttl)?;
-    let url = format!("{}auth/login/{token}", state.config.self_url);
-    let minutes = (ttl.as_secs() / 60).to_string();
-    state.send_email(
-        email,
-        "login",
-        &attendee.language,
-        &[
-            ("name", &attendee.name),
-            ("url", &url),
-            ("minutes", &minutes),
-        ],
-    );
+    super::login::send_login_link(state, &attendee, &allowance.roles, None, ttl)?;
     Ok(())
 }
 
-/// A voided ticket ends the holder's sessions now, unless they may still sign in (admin, facilitator, another ticket).
-async fn revoke_if_no_longer_allowed(state: &AppState, email: &str) -> Result<(), HttpError> {
-    let Some(attendee) = attendees::find_by_email(&state.db, email).await? else {
-        return Ok(());
-    };
-    let allowance = state.allowance(email).await?;
-    if !allowance.is_allowed() {
-        attendees::revoke_tokens(&state.db, attendee.id).await?;
+/// Ends the sessions of the attendees at these address hashes unless they may still sign in (an admin, a
+/// facilitator, another ticket). Rare, so the hash lookup may scan.
+async fn revoke_if_no_longer_allowed(
+    state: &AppState,
+    hashes: &HashSet<String>,
+) -> Result<(), HttpError> {
+    for attendee in attendees::find_by_email_hashes(&state.db, hashes).await? {
+        if !state.allowance(&attendee.email).await?.is_allowed() {
+            attendees::revoke_tokens(&state.db, attendee.id).await?;
+            tracing::info!(
+                attendee = attendee.id,
+                "revoked the tokens of an address that lost its ticket"
+            );
+        }
     }
     Ok(())
 }

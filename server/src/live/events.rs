@@ -11,8 +11,8 @@
 
 use plaza_core::ApiError;
 use plaza_core::auth::AuthClaims;
+use plaza_core::authz::{Presented, Principal};
 use plaza_core::live::{CLIENT_ERROR_EVENT, validate_metric};
-use plaza_core::queries::attendees;
 use plaza_core::queries::logs::NewLog;
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
@@ -172,20 +172,24 @@ fn send_error<A: Adapter>(socket: &SocketRef<A>, err: &ApiError) {
     let _ = socket.emit("apiError", &payload);
 }
 
-/// Verifies an auth token like the HTTP `AuthUser` does — signature, expiry, an existing verified attendee with
-/// the same token version — and, unlike the reference (defect 8), the block list.
+/// Verifies an auth token and passes it through the one authorisation check the HTTP `AuthUser` uses
+/// (`AppState::authorize`: existing, verified, same token version, not blocked — unlike the reference, defect 8 —
+/// and roles evaluated now). Returns the claims with the roles held now.
 async fn authenticate(live: &Live, token: &str) -> Result<AuthClaims, ApiError> {
-    let claims = live.state.tokens.verify_auth(token)?;
-    match attendees::get(&live.state.db, claims.sub).await? {
-        Some(a)
-            if a.verified
-                && a.token_version == claims.ver
-                && !live.state.blocked().contains(&a.email) =>
-        {
-            Ok(claims)
-        }
-        _ => Err(ApiError::Unauthorized("general.unauthorized")),
-    }
+    let mut claims = live.state.tokens.verify_auth(token)?;
+    claims.user_roles = authorize(live, &claims).await?.roles;
+    Ok(claims)
+}
+
+/// The one authorisation check for a bound identity.
+async fn authorize(live: &Live, claims: &AuthClaims) -> Result<Principal, ApiError> {
+    live.state
+        .authorize(&Presented {
+            sub: claims.sub,
+            ver: claims.ver,
+            roles: &claims.user_roles,
+        })
+        .await
 }
 
 async fn bind<A: Adapter>(socket: &SocketRef<A>, live: &Live, token: &str) {
@@ -290,12 +294,14 @@ async fn admin<A: Adapter>(socket: &SocketRef<A>, live: &Live) -> Result<(), Api
     if !user.claims.has_role("admin") {
         return Err(ApiError::Unauthorized("general.unauthorized"));
     }
-    // The token was checked at `auth`; a revocation since then must end admin access too.
-    match attendees::get(&live.state.db, user.claims.sub).await? {
-        Some(a) if a.verified && a.token_version == user.claims.ver => Ok(()),
-        _ => {
+    // The token was checked at `auth`; a revocation, a block or a removal from ADMIN_EMAILS since then ends admin
+    // access too: the same check as every HTTP request.
+    match authorize(live, &user.claims).await {
+        Ok(principal) if principal.has_role("admin") => Ok(()),
+        Ok(_) => Err(ApiError::Unauthorized("general.unauthorized")),
+        Err(err) => {
             socket.extensions.remove::<SocketUser>();
-            Err(ApiError::Unauthorized("general.unauthorized"))
+            Err(err)
         }
     }
 }
