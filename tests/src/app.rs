@@ -202,11 +202,7 @@ impl TestApp {
         let page = self.get(&format!("/api/auth/login/{token}")).await;
         assert_eq!(page.status(), 200);
         let html = page.text().await.expect("page");
-        let nonce = html
-            .split_once("name=\"nonce\" value=\"")
-            .and_then(|(_, rest)| rest.split('"').next())
-            .unwrap_or_default()
-            .to_owned();
+        let nonce = crate::confirm_nonce(&html);
         (html, nonce)
     }
 

@@ -108,6 +108,24 @@ where
     None
 }
 
+/// The per-link nonce the sign-in confirm page's form carries (empty when the page has no form).
+pub fn confirm_nonce(html: &str) -> String {
+    html.split_once("name=\"nonce\" value=\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Submits the confirm form of sign-in `link` as a browser does: its page's nonce, form-encoded.
+pub async fn submit_confirm(http: &reqwest::Client, link: &str, nonce: &str) -> reqwest::Response {
+    http.post(link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("nonce={nonce}"))
+        .send()
+        .await
+        .expect("confirm form")
+}
+
 /// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded).
 pub async fn emailed_link(outbox: &std::path::Path) -> String {
     let mut link = None;

@@ -472,6 +472,8 @@ async fn an_embedded_all_process_serves_what_other_processes_publish_and_roll_ba
         ),
         ("SCHEDULE_CRON", String::new()),
         ("RUST_LOG", "off".to_owned()),
+        // Roles are evaluated on every request: the dev token's admin role holds only for a listed address.
+        ("ADMIN_EMAILS", "admin@example.org".to_owned()),
     ]);
     let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let all = plaza_tests::live::PlazaProcess::start("all", &dir.path, &env).await;

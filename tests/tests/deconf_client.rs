@@ -10,7 +10,9 @@ use plaza_core::live::ATTEND_EVENT;
 use plaza_core::queries::logs;
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT, free_port};
 use plaza_tests::storage::TempDir;
-use plaza_tests::{Backend, TestCache, TestDb, emailed_link, eventually, run_plaza};
+use plaza_tests::{
+    Backend, TestCache, TestDb, confirm_nonce, emailed_link, eventually, run_plaza, submit_confirm,
+};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
@@ -278,7 +280,8 @@ async fn the_deconf_client_on_another_origin_works_against_separate_api_and_live
     let link = emailed_link(&outbox).await;
     let page = browser.http.get(&link).send().await.expect("confirm page");
     assert_eq!(page.status(), 200);
-    let finished = browser.http.post(&link).send().await.expect("finish");
+    let nonce = confirm_nonce(&page.text().await.expect("confirm page"));
+    let finished = submit_confirm(&browser.http, &link, &nonce).await;
     assert!(finished.status().is_redirection());
     let location = finished.headers()["location"]
         .to_str()

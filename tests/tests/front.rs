@@ -518,11 +518,9 @@ async fn no_token_appears_in_any_log_line() {
         "the handler's own policy is kept"
     );
     let confirm_secured = confirm.headers().contains_key("content-security-policy");
-    let finished = http
-        .post(url(&format!("/api/auth/login/{link}")))
-        .send()
-        .await
-        .expect("finish");
+    let nonce = plaza_tests::confirm_nonce(&confirm.text().await.expect("confirm page"));
+    let finished =
+        plaza_tests::submit_confirm(&http, &url(&format!("/api/auth/login/{link}")), &nonce).await;
     let location = finished.headers()["location"]
         .to_str()
         .expect("location")

@@ -9,7 +9,9 @@ use plaza_core::queries::logs;
 use plaza_tests::fake_tito::{FakeTito, ticket};
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT};
 use plaza_tests::storage::TempDir;
-use plaza_tests::{Backend, TestCache, TestDb, emailed_link, eventually, run_plaza};
+use plaza_tests::{
+    Backend, TestCache, TestDb, confirm_nonce, emailed_link, eventually, run_plaza, submit_confirm,
+};
 use serde_json::{Value, json};
 
 /// Runs a one-shot mode to completion; panics with its stderr when it fails.
@@ -112,20 +114,9 @@ async fn every_role_as_its_own_process_on_one_postgres_and_one_redis() {
     let page = http.get(&link).send().await.expect("confirm page");
     assert_eq!(page.status(), 200);
     // The form's per-link nonce, as the browser submits it.
-    let html = page.text().await.expect("page");
-    let marker = "name=\"nonce\" value=\"";
-    let nonce = html
-        .split_once(marker)
-        .and_then(|(_, rest)| rest.split('"').next())
-        .expect("a nonce in the confirm form")
-        .to_owned();
-    let finished = http
-        .post(&link)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("nonce={nonce}"))
-        .send()
-        .await
-        .expect("finish");
+    let nonce = confirm_nonce(&page.text().await.expect("page"));
+    assert!(!nonce.is_empty(), "a nonce in the confirm form");
+    let finished = submit_confirm(&http, &link, &nonce).await;
     assert_eq!(finished.status(), 303);
     let location = finished.headers()["location"]
         .to_str()
