@@ -29,7 +29,7 @@ pub const VARS: &[VarSpec] = &[
         name: "PLAZA_MODE",
         default: Some("all"),
         example: "",
-        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors (same as --mode).",
+        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors, retention (same as --mode).",
     },
     VarSpec {
         name: "LISTEN_ADDR",
@@ -690,7 +690,7 @@ pub struct Retention {
 }
 
 /// The cron expressions of `all` mode's scheduler (`SCHEDULE_CRON`, `USERS_CRON`, `CONTENT_CRON`,
-/// `VISITORS_CRON`), validated and normalised to the 6-field form (seconds first); `None` = disabled (set empty).
+/// `VISITORS_CRON`, `RETENTION_CRON`), validated and normalised to the 6-field form (seconds first); `None` = disabled (set empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobCrons {
     /// `SCHEDULE_CRON`: the Pretalx import.

@@ -24,11 +24,12 @@ JOB_MODULES = {
     "fetch-users": "users",
     "fetch-content": "content",
     "log-visitors": "visitors",
+    "retention": "retention",
 }
 
 # Variables a container does not take from the ConfigMap/Secret: the mode is set per workload; *_CRON drive only
 # `--mode all`'s in-process scheduler (the CronJobs replace it).
-NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON"}
+NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON", "RETENTION_CRON"}
 
 
 def docs(path):

@@ -126,6 +126,26 @@ pub async fn recent(db: &Db, event: &str, limit: i64) -> Result<Vec<LogRow>, sql
     on_db!(db, pool => sqlx::query_as::<_, LogRow>(SQL).bind(event).bind(limit).fetch_all(pool).await)
 }
 
+/// Rows deleted per statement by [`delete_older_than`], so no statement holds its locks for long.
+const DELETE_CHUNK: i64 = 10_000;
+
+/// Deletes every row created before `cutoff` (in chunks, via the `logs (created)` index); returns how many.
+pub async fn delete_older_than(
+    db: &Db,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str =
+        "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE created < $1 LIMIT $2)";
+    let mut deleted = 0;
+    loop {
+        let n = on_db!(db, pool => sqlx::query(SQL).bind(cutoff).bind(DELETE_CHUNK).execute(pool).await?.rows_affected());
+        deleted += n;
+        if n < DELETE_CHUNK as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
