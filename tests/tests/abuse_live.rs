@@ -393,3 +393,80 @@ async fn a_nul_in_one_metric_costs_no_other_row_of_its_batch() {
         "the NUL row is stored cleaned: {widgets:?}"
     );
 }
+
+/// Messages published on the socket.io adapter's Redis channels that carry `needle`, counted until the returned
+/// handle is asked.
+async fn adapter_messages(app: &TestApp, needle: &'static str) -> Arc<AtomicUsize> {
+    use futures_util::StreamExt as _;
+    let env = app.storage_env();
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .expect(name)
+    };
+    let client = redis::Client::open(var("REDIS_URL")).expect("redis URL");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub
+        .psubscribe(format!("{}socket.io*", var("REDIS_PREFIX")))
+        .await
+        .expect("psubscribe");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            let payload = message.get_payload_bytes();
+            if payload
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_go_through_redis_only_while_an_admin_is_analysing() {
+    let app = spawn_app(Backend::Real, &[]).await;
+    let one = TestLive::start(&app.state).await;
+    let two = TestLive::start(&app.state).await;
+    let streamed = adapter_messages(&app, "liveEvent").await;
+    let mut visitor = RawSocket::connect(&one.address, &one.path)
+        .await
+        .expect("socket");
+    for i in 0..20 {
+        visitor.emit(&widget(i)).await.expect("emit");
+    }
+    let stored = eventually(WAIT, || async { log_rows(&app).await >= 20 }).await;
+    assert!(stored.is_some(), "the metrics were not stored");
+    // Stored, and (with a margin for the adapter) nothing published: nobody is watching.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        streamed.load(Ordering::Relaxed),
+        0,
+        "metrics were published with no admin analysing"
+    );
+
+    // An admin on the other live server: the flag reaches this one within its poll period.
+    let mut admin = two.client().await;
+    let token = app.token_for("admin@example.org", &["admin"]).await;
+    admin.emit("auth", json!([token])).await;
+    admin.emit("startAnalyse", json!([])).await;
+    let mut event = None;
+    let started = Instant::now();
+    while event.is_none() && started.elapsed() < WAIT {
+        visitor.emit(&widget(99)).await.expect("emit");
+        event = admin.event("liveEvent", Duration::from_millis(500)).await;
+    }
+    assert!(
+        event.is_some(),
+        "the admin on another server never saw a liveEvent"
+    );
+    assert!(
+        streamed.load(Ordering::Relaxed) > 0,
+        "liveEvents crossed servers without Redis?"
+    );
+}
