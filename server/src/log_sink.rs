@@ -8,8 +8,8 @@
 //!   (`plaza_logs_dropped_total{reason}`) rather than slowing anything down or growing memory.
 //! - Rows are made storable before they are queued ([`NewLog::make_storable`]: NUL → U+FFFD), and a batch the
 //!   database refuses for its data is retried row by row, so one bad row costs only itself.
-//! - A batch that fails because the database is unreachable is kept and retried with backoff (up to
-//!   [`RETRY_MAX`] apart) until it is stored; meanwhile new rows queue within the byte bound. On shutdown the last
+//! - A batch that fails because the database is unreachable (or locked) is kept and retried with backoff (up to
+//!   [`RETRY_MAX`] apart, each retry counted in `plaza_logs_retries_total`) until it is stored; meanwhile new rows queue within the byte bound. On shutdown the last
 //!   try is made once.
 
 use std::collections::VecDeque;
@@ -175,6 +175,7 @@ impl Batch {
                 self.rows.clear();
                 break;
             }
+            metrics::counter!("plaza_logs_retries_total").increment(1);
             tracing::warn!(%err, rows = self.rows.len(), retry_in = ?wait, "cannot store metric rows yet; keeping them");
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}

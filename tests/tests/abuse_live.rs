@@ -470,3 +470,72 @@ async fn metrics_go_through_redis_only_while_an_admin_is_analysing() {
         "liveEvents crossed servers without Redis?"
     );
 }
+
+/// The value of counter `name` in this process's Prometheus rendering (0 when absent).
+fn counter(name: &str) -> f64 {
+    plaza_server::telemetry::metrics_handle()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_failing_in_a_database_outage_is_retried_within_the_byte_bound() {
+    use plaza_core::queries::logs::NewLog;
+    use plaza_server::log_sink::LogSink;
+    let storage = plaza_tests::TestDb::new(Backend::Embedded).await;
+    let plaza_core::Db::Sqlite(pool) = &storage.db else {
+        panic!("the embedded backend is SQLite");
+    };
+    // Another writer holds SQLite's write lock: every insert fails with SQLITE_BUSY after the busy timeout.
+    let mut outage = pool.begin().await.expect("begin");
+    sqlx::query("INSERT INTO logs (event, data) VALUES ('outage', '{}')")
+        .execute(&mut *outage)
+        .await
+        .expect("take the write lock");
+    let retries = counter("plaza_logs_retries_total");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (sink, writer) = LogSink::start(storage.db.clone(), 20_000, shutdown.clone());
+    // 100 rows of ~1 KB against a 20 KB bound: about 19 are kept, the rest dropped at once.
+    for i in 0..100 {
+        sink.push(NewLog {
+            event: "atrium/widget".into(),
+            attendee: None,
+            socket: None,
+            data: json!({"widget": format!("{i:04}{}", "x".repeat(1000))}),
+        });
+    }
+    let retried = eventually(Duration::from_secs(15), || async {
+        counter("plaza_logs_retries_total") > retries
+    })
+    .await;
+    assert!(retried.is_some(), "the failed batch was not retried");
+    outage.rollback().await.expect("the outage ends");
+
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM logs")
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    };
+    let stored = eventually(Duration::from_secs(15), || async { count().await > 0 }).await;
+    assert!(stored.is_some(), "the kept rows were lost");
+    let kept = count().await;
+    assert!(
+        (10..=20).contains(&kept),
+        "{kept} rows kept for a 20 KB bound"
+    );
+    // Stored rows free their bytes: the sink accepts rows again.
+    sink.push(NewLog {
+        event: "login/logout".into(),
+        attendee: None,
+        socket: None,
+        data: json!({}),
+    });
+    let again = eventually(WAIT, || async { count().await == kept + 1 }).await;
+    assert!(again.is_some(), "the byte bound was not released");
+    shutdown.cancel();
+    writer.await.expect("writer stops");
+}
