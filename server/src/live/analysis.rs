@@ -83,7 +83,7 @@ impl Analysis {
                     () = shutdown.cancelled() => return,
                 }
                 ticks += 1;
-                if this.0.local.load(Ordering::SeqCst) > 0 && ticks % refresh_every == 0 {
+                if this.0.local.load(Ordering::SeqCst) > 0 && ticks.is_multiple_of(refresh_every) {
                     this.write_flag().await;
                 }
                 // A cache error reads as "nobody": analytics pause rather than flood a failing Redis.
