@@ -13,12 +13,7 @@ command -v wrk >/dev/null || apt_install wrk
 cargo build --locked --release -p plaza --bin plaza >&2
 cargo build --locked --release -p plaza-tests --bin bench-abuse-client >&2
 
-workdir=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$workdir"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+bench_scratch
 # CPU seconds (user + system) of a process so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
 rows() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM logs").fetchone()[0])' "$workdir/bench.db"; }

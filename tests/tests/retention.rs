@@ -98,17 +98,11 @@ for_each_backend! {
 fn the_retention_mode_runs_the_job_and_says_what_it_deleted() {
     let dir = plaza_tests::storage::TempDir::new();
     let db = format!("sqlite://{}/plaza.db", dir.path.display());
-    let output = plaza_tests::run_plaza(
-        &["--mode", "retention"],
-        [("DATABASE_URL", db.as_str()), ("RUST_LOG", "off")],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
+        plaza_tests::plaza_says(
+            &["--mode", "retention"],
+            [("DATABASE_URL", db.as_str()), ("RUST_LOG", "off")],
+        ),
         "deleted 0 logs rows, 0 schedule versions, 0 content versions"
     );
 }
