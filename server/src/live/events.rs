@@ -3,10 +3,10 @@
 //!
 //! Ordering and bounds: socketioxide extracts each event's arguments synchronously, in arrival order, then runs
 //! the handler in a task of its own (so an `auth` still checking its token could lose the race against the
-//! `startAnalyse` sent right after it). The [`Inbox`] extractor therefore does all the work at extraction time:
-//! it rate-limits the socket (a token bucket, `LIVE_EVENT_RATE` / `LIVE_EVENT_BURST`), decodes the arguments and
-//! queues them in the socket's bounded queue (`LIVE_SOCKET_QUEUE`); one consumer task per socket ([`consume`])
-//! handles them one after the other. Events over the rate or the queue are dropped and counted
+//! `startAnalyse` sent right after it). The [`Enqueued`] extractor therefore has the socket's [`Inbox`] do all
+//! the work at extraction time: rate-limit (a token bucket, `LIVE_EVENT_RATE` / `LIVE_EVENT_BURST`), decode the
+//! arguments and queue them in the socket's bounded queue (`LIVE_SOCKET_QUEUE`); one consumer task per socket
+//! ([`consume`]) handles them one after the other. Events over the rate or the queue are dropped and counted
 //! (`plaza_live_events_dropped_total{reason}`); at `LIVE_EVENT_DROP_LIMIT` drops the socket is disconnected and its
 //! connection may open no other (the bucket is per connection, see [`Budget`]).
 //! Messages over `LIVE_MAX_MESSAGE_BYTES` never get this far: engine.io refuses them and drops the socket.
