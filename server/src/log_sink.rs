@@ -9,8 +9,8 @@
 //! - Rows are made storable before they are queued ([`NewLog::make_storable`]: NUL → U+FFFD), and a batch the
 //!   database refuses for its data is retried row by row, so one bad row costs only itself.
 //! - A batch that fails because the database is unreachable (or locked) is kept and retried with backoff (up to
-//!   [`RETRY_MAX`] apart, each retry counted in `plaza_logs_retries_total`) until it is stored; meanwhile new rows queue within the byte bound. On shutdown the last
-//!   try is made once.
+//!   [`RETRY_MAX`] apart, each retry counted in `plaza_logs_retries_total`) until it is stored; meanwhile new rows
+//!   queue within the byte bound. On shutdown the last try is made once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -170,13 +170,15 @@ impl Batch {
                 break;
             };
             if shutdown.is_cancelled() {
-                tracing::error!(%err, rows = self.rows.len(), "metric rows lost: the database is unreachable at shutdown");
+                let rows = self.rows.len();
+                tracing::error!(%err, rows, "metric rows lost: the database is unreachable at shutdown");
                 dropped("outage", self.rows.len() as u64);
                 self.rows.clear();
                 break;
             }
             metrics::counter!("plaza_logs_retries_total").increment(1);
-            tracing::warn!(%err, rows = self.rows.len(), retry_in = ?wait, "cannot store metric rows yet; keeping them");
+            let rows = self.rows.len();
+            tracing::warn!(%err, rows, retry_in = ?wait, "cannot store metric rows yet; keeping them");
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = shutdown.cancelled() => {}

@@ -138,7 +138,9 @@ pub async fn delete_older_than(
         "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE created < $1 LIMIT $2)";
     let mut deleted = 0;
     loop {
-        let n = on_db!(db, pool => sqlx::query(SQL).bind(cutoff).bind(DELETE_CHUNK).execute(pool).await?.rows_affected());
+        let n = on_db!(db, pool => {
+            sqlx::query(SQL).bind(cutoff).bind(DELETE_CHUNK).execute(pool).await?.rows_affected()
+        });
         deleted += n;
         if n < DELETE_CHUNK as u64 {
             return Ok(deleted);
