@@ -106,12 +106,13 @@ export async function launchBrowser() {
  * A page in a fresh browser context (own storage: a separate visitor) that records console errors and page
  * errors; `page.assertNoConsoleErrors()` fails the test on any. `socketUrl` serves a client-config that points
  * the socket at another server; `unreachableSocket` tolerates the browser's own log line about the failed
- * websocket handshake (the app cannot suppress it), for tests of a socket that cannot connect.
+ * websocket handshake (the app cannot suppress it), for tests of a socket that cannot connect. `tolerate(text,
+ * url)` accepts other console errors a test expects and that are no fault of the app.
  */
 export async function newPage(
   browser,
   plaza,
-  { viewport = { width: 1280, height: 900 }, locale = 'en-GB', socketUrl, unreachableSocket = false } = {},
+  { viewport = { width: 1280, height: 900 }, locale = 'en-GB', socketUrl, unreachableSocket = false, tolerate } = {},
 ) {
   const context = await browser.newContext({ baseURL: plaza.base, viewport, locale, timezoneId: 'Europe/Madrid' })
   if (socketUrl) {
@@ -123,9 +124,10 @@ export async function newPage(
   const page = await context.newPage()
   page.setDefaultTimeout(10_000)
   const errors = []
-  const tolerated = (text) => (unreachableSocket || !plaza.liveServer) && /\/api\/socket\.io\/.*failed/.test(text)
+  const tolerated = (text, url) =>
+    ((unreachableSocket || !plaza.liveServer) && /\/api\/socket\.io\/.*failed/.test(text)) || (tolerate?.(text, url) ?? false)
   page.on('console', (m) => {
-    if (m.type() === 'error' && !tolerated(m.text())) errors.push(`console: ${m.text()} (${m.location().url} on ${page.url()})`)
+    if (m.type() === 'error' && !tolerated(m.text(), m.location().url)) errors.push(`console: ${m.text()} (${m.location().url} on ${page.url()})`)
   })
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
   page.assertNoConsoleErrors = () => {

@@ -191,7 +191,7 @@ pub const VARS: &[VarSpec] = &[
         name: "READINESS_TIMEOUT_MS",
         default: Some("1500"),
         example: "",
-        doc: "How long /readyz waits for Redis and the database before it answers 503.",
+        doc: "How long each dependency probe (every 2 s; /healthz detail and plaza_dependency_up) waits for Redis or the database before it counts it as down. Readiness does not depend on them.",
     },
     VarSpec {
         name: "SCHEDULE_REFRESH_SECONDS",
@@ -227,7 +227,7 @@ pub const VARS: &[VarSpec] = &[
         name: "CLIENT_URL",
         default: None,
         example: "https://plaza.example.org/",
-        doc: "Public URL of the web client (login redirects, share pages); default http://LISTEN_ADDR/.",
+        doc: "Public URL of the web client (login redirects, share pages) and the origin CORS allows; a comma-separated list allows several origins (the first is used in links); default http://LISTEN_ADDR/.",
     },
     VarSpec {
         name: "ADMIN_EMAILS",
@@ -365,7 +365,7 @@ pub const VARS: &[VarSpec] = &[
         name: "PRETALX_IMPORT",
         default: None,
         example: r#"{"questions":{"links":[12],"recommendations":13,"affiliation":14},"aslTagId":5,"ccTagId":6}"#,
-        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales, unscheduledStates.",
+        doc: "JSON import options: question ids, ASL/CC tag ids, sessionTypes overrides, locales (checked at start: exit 2 when invalid).",
     },
     VarSpec {
         name: "TITO_URL",
@@ -605,8 +605,12 @@ pub struct Config {
     pub auth_token_ttl: Duration,
     /// `SELF_URL`, ending in `/`.
     pub self_url: String,
-    /// `CLIENT_URL`, ending in `/`.
+    /// `CLIENT_URL` (its first entry), ending in `/`: login redirects, share and calendar links.
     pub client_url: String,
+    /// The origins (`scheme://host[:port]`, lowercase) of every `CLIENT_URL` entry: what CORS allows.
+    pub client_origins: Vec<String>,
+    /// Whether `CLIENT_URL` was set (a client elsewhere), rather than defaulted to plaza's own address.
+    pub client_url_set: bool,
     /// `ADMIN_EMAILS`, normalised (trimmed, lowercased).
     pub admin_emails: Vec<String>,
     /// `LOGIN_LINK_TTL_MINUTES`.
@@ -762,6 +766,7 @@ impl Config {
         };
         let self_default = format!("http://{host}{api_base_path}/");
         let client_default = format!("http://{host}/");
+        let (client_url, client_urls) = client_urls(&vars, &client_default)?;
         Ok(Self {
             mode: vars.text("PLAZA_MODE")?,
             listen_addr,
@@ -828,7 +833,9 @@ impl Config {
                 24 * 3600 * vars.parse("AUTH_TOKEN_TTL_DAYS", positive::<u64>)?,
             ),
             self_url: public_url(&vars, "SELF_URL", &self_default)?,
-            client_url: public_url(&vars, "CLIENT_URL", &client_default)?,
+            client_url_set: vars.optional("CLIENT_URL", |_| Ok(()))?.is_some(),
+            client_url,
+            client_origins: client_urls.iter().map(|url| origin_of(url)).collect(),
             admin_emails: vars
                 .optional("ADMIN_EMAILS", |v| {
                     Ok(v.split(',')
@@ -889,6 +896,26 @@ impl Config {
                 versions_keep: Some(vars.parse("VERSIONS_KEEP", whole::<u32>)?).filter(|n| *n > 0),
             },
         })
+    }
+
+    /// Start-up warnings about settings a deconf client elsewhere needs (README "Compatibility"): a client on
+    /// another origin (`CLIENT_URL` set) silently drops tokens whose issuer differs from its own `JWT_ISSUER`, and
+    /// plaza's default issuer is no client's.
+    pub fn compatibility_warnings(&self) -> Vec<String> {
+        let default_issuer = VARS
+            .iter()
+            .find(|v| v.name == "JWT_ISSUER")
+            .and_then(|v| v.default);
+        let mut warnings = Vec::new();
+        if self.client_url_set && default_issuer == Some(self.jwt_issuer.as_str()) {
+            warnings.push(format!(
+                "CLIENT_URL is set but JWT_ISSUER is the default {:?}: a deconf client drops tokens whose issuer \
+                 differs from its own JWT_ISSUER (the MozFest client's is \"mozfest-localhost\"); set JWT_ISSUER to \
+                 the client's",
+                self.jwt_issuer
+            ));
+        }
+        warnings
     }
 
     /// Processes that sign or verify tokens need `JWT_SECRET`, except on the embedded tier (which keeps a generated
@@ -1000,6 +1027,37 @@ fn public_url(vars: &Vars<'_>, name: &'static str, default: &str) -> Result<Stri
         .optional(name, |v| Ok(v.to_owned()))?
         .unwrap_or_else(|| default.to_owned());
     http_base_url(&value).map_err(|reason| ConfigError { var: name, reason })
+}
+
+/// `CLIENT_URL`: one or more comma-separated http(s) URLs (unset means `default`). Returns the first and all.
+fn client_urls(vars: &Vars<'_>, default: &str) -> Result<(String, Vec<String>), ConfigError> {
+    let value = vars
+        .optional("CLIENT_URL", |v| Ok(v.to_owned()))?
+        .unwrap_or_else(|| default.to_owned());
+    let urls = value
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(http_base_url)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| ConfigError {
+            var: "CLIENT_URL",
+            reason,
+        })?;
+    match urls.first() {
+        Some(first) => Ok((first.clone(), urls.clone())),
+        None => Err(ConfigError {
+            var: "CLIENT_URL",
+            reason: "expected an http(s):// URL".into(),
+        }),
+    }
+}
+
+/// The origin of an http(s) base URL, as a browser sends it in `Origin`: scheme and authority, lowercase.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{authority}").to_ascii_lowercase()
 }
 
 fn tito_source(vars: &Vars<'_>) -> Result<TitoSource, ConfigError> {
@@ -1306,6 +1364,35 @@ mod tests {
             assert_eq!(err.var, "VISITORS_CRON", "{bad}");
             assert!(!err.to_string().contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn client_url_may_list_several_origins_and_links_use_the_first() {
+        let config = load(&[(
+            "CLIENT_URL",
+            "https://Plaza.Example.org/app, http://localhost:5173",
+        )])
+        .expect("a list is valid");
+        assert_eq!(config.client_url, "https://Plaza.Example.org/app/");
+        assert_eq!(
+            config.client_origins,
+            ["https://plaza.example.org", "http://localhost:5173"]
+        );
+        let err = load(&[("CLIENT_URL", "https://ok.example, ftp://bad")]).expect_err("ftp");
+        assert_eq!(err.var, "CLIENT_URL");
+    }
+
+    #[test]
+    fn a_client_elsewhere_with_the_default_issuer_is_warned_about() {
+        let warnings = |vars: &[(&str, &str)]| load(vars).expect("valid").compatibility_warnings();
+        let elsewhere = ("CLIENT_URL", "https://client.example/");
+        assert_eq!(warnings(&[elsewhere]).len(), 1);
+        assert!(warnings(&[elsewhere])[0].contains("JWT_ISSUER"));
+        assert!(warnings(&[elsewhere, ("JWT_ISSUER", "mozfest-localhost")]).is_empty());
+        assert!(
+            warnings(&[]).is_empty(),
+            "plaza's own client shares its issuer"
+        );
     }
 
     #[test]

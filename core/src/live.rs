@@ -16,6 +16,13 @@ pub const VISITORS_CHANNEL: &str = "notify.visitors";
 /// Event logged by `log-visitors` with `{visitors: n}`.
 pub const SITE_VISITORS_EVENT: &str = "internal/siteVisitors";
 
+/// Event plaza logs when `POST /attendance/:id/attend` stored a new row, with `{sessionId}`. Not the client's
+/// `attendance/attend` metric, which the client tracks itself and the reference's reporting queries count.
+pub const ATTEND_EVENT: &str = "internal/attendance/attend";
+
+/// Event plaza logs when `POST /attendance/:id/unattend` removed a row, with `{sessionId}`.
+pub const UNATTEND_EVENT: &str = "internal/attendance/unattend";
+
 /// Event logged for a socket `trackError` with `{message, stack}`.
 pub const CLIENT_ERROR_EVENT: &str = "general/clientError";
 
@@ -28,6 +35,8 @@ enum Field {
     Bool,
     /// A required number.
     Number,
+    /// A string, or absent.
+    OptionalText,
     /// Any value, or absent (superstruct's `any()`).
     Any,
 }
@@ -35,7 +44,11 @@ enum Field {
 /// The metric events a client may send, with their payload fields (MozillaFoundation/mozfest-plaza
 /// server/src/deconf/metrics-broker.ts). Payloads are strict objects: unknown keys are rejected.
 const METRIC_EVENTS: &[(&str, &[(&str, Field)])] = &[
-    ("session/ical", &[("sessionId", Field::Text)]),
+    // `kind` (which calendar: ics, google…) is sent by the MozFest client; the reference rejected it (issue #18).
+    (
+        "session/ical",
+        &[("sessionId", Field::Text), ("kind", Field::OptionalText)],
+    ),
     ("attendance/attend", &[("sessionId", Field::Text)]),
     ("attendance/unattend", &[("sessionId", Field::Text)]),
     ("login/start", &[("emailHash", Field::Text)]),
@@ -97,10 +110,11 @@ pub fn validate_metric(event: &Value, payload: &Value) -> Result<&'static str, A
                 | (Field::Text, Some(Value::String(_)))
                 | (Field::Bool, Some(Value::Bool(_)))
                 | (Field::Number, Some(Value::Number(_)))
+                | (Field::OptionalText, None | Some(Value::String(_)))
         );
         if !ok {
             let expected = match kind {
-                Field::Text => "a string",
+                Field::Text | Field::OptionalText => "a string",
                 Field::Bool => "a boolean",
                 Field::Number => "a number",
                 Field::Any => "any value",
@@ -156,6 +170,23 @@ mod tests {
                 event
             );
         }
+    }
+
+    #[test]
+    fn session_ical_accepts_the_calendar_kind_the_mozfest_client_sends() {
+        for kind in ["ical", "google"] {
+            let payload = json!({"sessionId": "s1", "kind": kind});
+            assert_eq!(
+                validate_metric(&json!("session/ical"), &payload).expect(kind),
+                "session/ical"
+            );
+        }
+        let err = validate_metric(
+            &json!("session/ical"),
+            &json!({"sessionId": "s1", "kind": 3}),
+        )
+        .expect_err("kind must be a string");
+        assert_eq!(err.status(), 400);
     }
 
     #[test]

@@ -11,9 +11,9 @@ pub mod retention;
 mod runner;
 pub mod schedule;
 pub mod tito;
+pub mod upstream;
 pub mod users;
 pub mod visitors;
-mod wire_util;
 
 pub use runner::{JobError, JobGuard, acquire, is_running, run_exclusive};
 

@@ -196,6 +196,63 @@ impl Feed {
         }))
     }
 
+    /// The published version for a process that must serve *something* while a dependency is away: the database's
+    /// (the source of truth) when it answers — bringing the cache in line on the way, best effort — else the
+    /// cache's record. `None` when nothing was ever published; an error only when neither source can say.
+    pub async fn published_anywhere<T: DeserializeOwned>(
+        &self,
+        ctx: &JobContext,
+    ) -> anyhow::Result<Option<Published<T>>> {
+        let name = self.name;
+        match versions::latest_published(&ctx.db, self.table).await {
+            Ok(None) => Ok(None),
+            Ok(Some((version, data))) => {
+                let published = Published {
+                    version: version.id,
+                    hash: version.content_hash,
+                    data,
+                };
+                let cached = ctx.cache.get(self.version_key).await;
+                if cached.as_ref().ok().and_then(Option::as_deref)
+                    != Some(published.version.to_string().as_str())
+                {
+                    match cached {
+                        Err(err) => tracing::warn!(
+                            feed = name,
+                            %err,
+                            "the cache is unavailable; serving the database's published version"
+                        ),
+                        Ok(_) => {
+                            if let Err(err) = self.write_cache(ctx, &published).await {
+                                tracing::warn!(
+                                    feed = name,
+                                    error = format!("{err:#}"),
+                                    "cannot rebuild the cache"
+                                );
+                            }
+                        }
+                    }
+                }
+                Ok(Some(Published {
+                    version: published.version,
+                    hash: published.hash,
+                    data: serde_json::from_value(published.data)
+                        .with_context(|| format!("stored {name} version does not parse"))?,
+                }))
+            }
+            // Without the database, an empty cache proves nothing: it may just have been flushed.
+            Err(db_err) => match self.cached(ctx).await {
+                Ok(Some(published)) => Ok(Some(published)),
+                Ok(None) => anyhow::bail!(
+                    "the database is unavailable ({db_err}) and the cache has no published {name}"
+                ),
+                Err(cache_err) => anyhow::bail!(
+                    "neither the database ({db_err}) nor the cache ({cache_err}) has the published {name}"
+                ),
+            },
+        }
+    }
+
     /// Makes version `id` the served one again (rollback or re-publish). Callers hold the job's lock.
     pub async fn publish_version<T: DeserializeOwned>(
         &self,

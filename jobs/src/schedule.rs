@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use plaza_core::config::PretalxSource;
+use plaza_core::Config;
+use plaza_core::config::{ConfigError, PretalxSource};
 use plaza_core::model::schedule::Schedule;
 use plaza_core::queries::versions::{self, Table};
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,18 @@ pub async fn run_once(ctx: &JobContext) -> Result<ImportSummary, JobError> {
 /// The import itself, without the lock (callers hold it).
 pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
     let started = Instant::now();
+    // Read first: an un-migrated database stops the import before anything is fetched, with the fix.
+    let current = versions::latest_published(&ctx.db, Table::Schedule)
+        .await
+        .map_err(|error| {
+            if plaza_core::db::is_missing_table(&error) {
+                anyhow::anyhow!(
+                    "the database has no schedule tables: run `plaza --mode migrate` first"
+                )
+            } else {
+                anyhow::Error::from(error).context("reading the published version")
+            }
+        })?;
     let (schedule, source) = fetch(ctx).await?;
     let counts = Counts::of(&schedule);
     tracing::info!(
@@ -95,9 +108,6 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         seconds = started.elapsed().as_secs_f64(),
         "schedule fetched and mapped"
     );
-    let current = versions::latest_published(&ctx.db, Table::Schedule)
-        .await
-        .context("reading the published version")?;
     if let Some((current, _)) = &current {
         let served = current
             .counts
@@ -192,13 +202,20 @@ pub fn demo_start() -> NaiveDate {
         .unwrap_or_else(|| Utc::now().date_naive())
 }
 
-fn import_config(ctx: &JobContext) -> anyhow::Result<ImportConfig> {
-    match &ctx.config.pretalx_import {
+/// The import options of `PRETALX_IMPORT` (defaults when unset); a [`ConfigError`] naming the variable and the
+/// field when they do not parse, so processes can refuse to start (exit 2) instead of failing every import.
+pub fn import_options(config: &Config) -> Result<ImportConfig, ConfigError> {
+    match &config.pretalx_import {
         None => Ok(ImportConfig::default()),
-        Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            anyhow::anyhow!("PRETALX_IMPORT is invalid at `{}`: {}", e.path(), e.inner())
+        Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| ConfigError {
+            var: "PRETALX_IMPORT",
+            reason: format!("at `{}`: {}", e.path(), e.inner()),
         }),
     }
+}
+
+fn import_config(ctx: &JobContext) -> anyhow::Result<ImportConfig> {
+    Ok(import_options(&ctx.config)?)
 }
 
 /// The published schedule in the cache, if any.

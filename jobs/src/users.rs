@@ -18,8 +18,8 @@ use plaza_core::model::schedule::hash_email;
 use plaza_core::queries::tickets::{self, COMPLETE, Ticket};
 use url::Url;
 
-use crate::pretalx::transport::{HttpTransport, Transport};
 use crate::tito::{ClientConfig, TicketQuery, TitoClient, wire};
+use crate::upstream::transport::{HttpTransport, Transport};
 use crate::{JobContext, JobError, run_exclusive};
 
 /// The job's name (its lock is `jobs/users`).

@@ -287,9 +287,26 @@ async fn fetch_all_reads_every_resource_and_the_configured_answers() {
         .respond_with(ok(page(1, None, None, vec![fixture("submission.json")])))
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/events/{EVENT}/schedules/latest/")))
+        .respond_with(ok(data["released"].clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(collection_path("slots")))
+        .and(query_param("schedule", "901"))
+        .respond_with(ok(page(
+            6,
+            None,
+            None,
+            data["slots"].as_array().cloned().unwrap_or_default(),
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
     for (resource, key) in [
         ("speakers", "speakers"),
-        ("slots", "slots"),
         ("rooms", "rooms"),
         ("tags", "tags"),
         ("tracks", "tracks"),
@@ -321,7 +338,75 @@ async fn fetch_all_reads_every_resource_and_the_configured_answers() {
         .expect("all resources");
 
     assert_eq!(fetched.submissions[0].resources.len(), 2);
+    assert_eq!(fetched.released.map(|schedule| schedule.id), Some(901));
     assert_eq!(fetched.slots.len(), 6);
     assert_eq!(fetched.submission_types.len(), 2);
     assert_eq!(fetched.answers.len(), 2);
+}
+
+#[tokio::test]
+async fn without_a_released_schedule_no_slots_are_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/events/{EVENT}/schedules/latest/")))
+        .respond_with(ResponseTemplate::new(404).set_body_string(r#"{"detail":"Not found."}"#))
+        .mount(&server)
+        .await;
+
+    let released = http_client(&server.uri())
+        .released_schedule()
+        .await
+        .expect("no schedule is not an error");
+
+    assert!(released.is_none());
+}
+
+#[tokio::test]
+async fn a_response_over_the_size_limit_is_refused_without_retrying() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(collection_path("tags")))
+        .respond_with(ok(page(
+            1,
+            None,
+            None,
+            vec![json!({"id": 1, "tag": "x".repeat(4096)})],
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let base = url::Url::parse(&format!("{}/api/", server.uri())).expect("url");
+    let mut config = plaza_jobs::pretalx::ClientConfig::new(base, EVENT, TOKEN);
+    config.retry = common::fast_retry();
+    config.max_response_bytes = 1024;
+    let client = plaza_jobs::pretalx::PretalxClient::new(config).expect("valid config");
+
+    let error = client.tags().await.expect_err("too large");
+
+    assert!(matches!(error, PretalxError::TooLarge { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn an_import_over_its_byte_limit_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/events/{EVENT}/")))
+        .respond_with(ok(fixture("event.json")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/events/{EVENT}/schedules/latest/")))
+        .respond_with(ok(
+            json!({"id": 1, "version": "1", "published": null, "comment": "x".repeat(4096)}),
+        ))
+        .mount(&server)
+        .await;
+    let base = url::Url::parse(&format!("{}/api/", server.uri())).expect("url");
+    let mut config = plaza_jobs::pretalx::ClientConfig::new(base, EVENT, TOKEN);
+    config.max_import_bytes = 2048;
+    let client = plaza_jobs::pretalx::PretalxClient::new(config).expect("valid config");
+
+    let error = client.fetch_all(&[]).await.expect_err("too large");
+
+    assert!(matches!(error, PretalxError::TooLarge { .. }), "{error}");
 }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use plaza_jobs::pretalx::retry::RetryPolicy;
-use plaza_jobs::pretalx::transport::HttpTransport;
 use plaza_jobs::tito::{ClientConfig, TicketQuery, TitoClient, TitoError};
+use plaza_jobs::upstream::retry::RetryPolicy;
+use plaza_jobs::upstream::transport::HttpTransport;
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -453,4 +453,47 @@ async fn registrations_and_events_are_listed_raw() {
         [registration]
     );
     assert_eq!(client.events().await.expect("events"), [event]);
+}
+
+#[tokio::test]
+async fn over_long_ticket_fields_are_cut_at_the_edge() {
+    let server = MockServer::start().await;
+    let mut long = ticket(1);
+    long["name"] = json!("N".repeat(50_000));
+    long["email"] = json!(format!("{}@example.org", "e".repeat(50_000)));
+    mount_tickets(&server, vec![long]).await;
+
+    let tickets = client(&server)
+        .tickets(&TicketQuery::access())
+        .await
+        .expect("one ticket");
+
+    let limit = plaza_jobs::tito::wire::FIELD_CHARS;
+    assert_eq!(
+        tickets[0].name.as_deref().map(|n| n.chars().count()),
+        Some(limit)
+    );
+    assert_eq!(
+        tickets[0].email.as_deref().map(|e| e.chars().count()),
+        Some(limit)
+    );
+}
+
+#[tokio::test]
+async fn a_response_over_the_size_limit_is_refused_without_retrying() {
+    let server = MockServer::start().await;
+    let tickets: Vec<Value> = (1..=20).map(ticket).collect();
+    Mock::given(method("GET"))
+        .and(path(TICKETS))
+        .respond_with(ok(listing("tickets", tickets, 1, 1, 20)))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let error = client_with(&server, |config| config.max_response_bytes = 2048)
+        .tickets(&TicketQuery::access())
+        .await
+        .expect_err("too large");
+
+    assert!(matches!(error, TitoError::TooLarge { .. }), "{error}");
 }

@@ -41,6 +41,7 @@ pub async fn run(state: &AppState, out: &Path) -> anyhow::Result<Vec<(String, us
         .schedule
         .sessions
         .iter()
+        .filter(|s| s.is_listed())
         .map(|s| {
             (
                 s.id.as_str(),

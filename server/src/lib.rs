@@ -4,7 +4,9 @@
 //! real application in-process (`Application::build` on port 0).
 
 pub mod cli;
+pub mod cors;
 pub mod export;
+pub mod health;
 pub mod http;
 pub mod live;
 pub mod log_sink;

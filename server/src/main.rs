@@ -63,6 +63,9 @@ fn main() -> ExitCode {
             None => modes::run(mode, options, config, shutdown::on_signal()).await,
         }
     });
+    // Everything that matters has stopped in order by now; do not wait for a snapshot still being built on the
+    // blocking pool (a rebuild of a large schedule takes seconds and its result would be thrown away).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err)

@@ -34,6 +34,10 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if matches!(mode, Mode::FetchSchedule | Mode::All | Mode::Api) {
+        // Every import would fail on bad options: refuse to start instead (exit 2, naming the field).
+        schedule::import_options(&config)?;
+    }
     match mode {
         Mode::Migrate => migrate(&config).await,
         Mode::Api => serve_api(AppState::connect(config).await?, shutdown, false).await,
@@ -53,6 +57,7 @@ pub async fn run(
         }
         Mode::FetchSchedule => {
             let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
             let summary = schedule::run_once(&state.jobs()).await;
             state.db.close().await;
             print_summary(&summary?);
@@ -85,6 +90,7 @@ pub async fn run(
         Mode::FetchUsers => {
             require_tito(&config, "--mode fetch-users")?;
             let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
             let summary = users::run_once(&state.jobs(), options.full).await;
             state.db.close().await;
             println!("{}", summary?);
@@ -101,6 +107,7 @@ pub async fn run(
                 .into());
             }
             let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
             let visitors = plaza_jobs::visitors::run_once(&state.jobs()).await;
             state.db.close().await;
             println!("logged {} visitors", visitors?);
@@ -257,7 +264,8 @@ async fn print_tito(list: TitoList, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The embedded tier (SQLite) migrates itself; the large tiers run `--mode migrate` as a Job first.
+/// The embedded tier (SQLite) owns its schema and migrates itself before any mode or job touches it (so a job on a
+/// fresh directory works); the large tiers run `--mode migrate` as a Job first.
 async fn migrate_if_embedded(state: &AppState) -> anyhow::Result<()> {
     if state.db.kind() == DatabaseKind::Sqlite {
         state
@@ -300,6 +308,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         None => (config.listen_addr, "LISTEN_ADDR"),
     };
     let listener = crate::startup::bind(addr, var)?;
+    state.health();
     // Draining: /readyz turns 503 so the Service stops routing new sockets here while open ones close.
     tokio::spawn({
         let (state, shutdown) = (state.clone(), shutdown.clone());
@@ -310,6 +319,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     });
     let fallback = Fallback::Probes(Box::new(state.clone()));
     let live = LiveServer::build(state.clone(), listener, fallback, shutdown).await?;
+    warn_compatibility(config);
     tracing::info!(
         database = %config.database_url.redacted(),
         cache = state.cache.kind(),
@@ -324,6 +334,13 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
+/// Logs what a deconf client elsewhere would trip over (see `Config::compatibility_warnings`).
+fn warn_compatibility(config: &plaza_core::Config) {
+    for warning in config.compatibility_warnings() {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// Serves the HTTP API (and with `with_live`, the live server: on `LIVE_ADDR` if set, else on the API's own port,
 /// forwarding other paths to the API on an internal port) until `shutdown`, then drains: `/readyz` turns 503,
 /// in-flight requests get `SHUTDOWN_GRACE_SECONDS` to finish, connections close.
@@ -333,6 +350,7 @@ async fn serve_api(
     with_live: bool,
 ) -> anyhow::Result<()> {
     state.config.require_jwt_secret()?;
+    state.health();
     refresher::start(&state, shutdown.clone()).await;
     let config = &state.config;
     let Servers {
@@ -352,6 +370,7 @@ async fn serve_api(
         env!("CARGO_PKG_VERSION"),
         config.api_base_path,
     );
+    warn_compatibility(config);
     if let Some(live) = &live {
         tracing::info!(
             "socket.io on http://{host}:{}{}/",

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cors::CorsPolicy;
 use crate::http::{self, ClientFiles, error, observe};
 use crate::live::LiveServer;
 use crate::live::fallback::Fallback;
@@ -37,10 +38,14 @@ impl Application {
         let grace = state.config.shutdown_grace.as_secs();
         // Read once, shared by every worker.
         let client = web::Data::new(ClientFiles::load(state.config.client_dir.as_deref())?);
+        let cors = web::Data::new(CorsPolicy::new(&state.config));
         let server = HttpServer::new(move || {
             App::new()
                 .configure(http::configure_app(&state, &client))
+                .app_data(cors.clone())
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_response))
+                // Outside the error rewriting, so error envelopes carry the CORS headers too.
+                .wrap(from_fn(crate::cors::actix))
                 .wrap(from_fn(observe::observe))
         })
         .disable_signals()

@@ -2,8 +2,8 @@
 //! in-memory schedule and content (the content bundled into the binary until an import publishes one).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use std::collections::HashSet;
@@ -18,6 +18,7 @@ use plaza_jobs::JobContext;
 use plaza_core::content::{self, ContentFiles};
 use plaza_jobs::content::Published as ContentPublished;
 
+use crate::health::Health;
 use crate::log_sink::LazyLogSink;
 use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
@@ -43,6 +44,7 @@ pub struct AppState {
     pub logs: LazyLogSink,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
+    health: Arc<OnceLock<Health>>,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             logs,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
+            health: Arc::default(),
         })
     }
 
@@ -173,6 +176,17 @@ impl AppState {
             cache: self.cache.clone(),
             db: self.db.clone(),
         }
+    }
+
+    /// The dependency monitor, started on first use (servers start it at once; one-shot modes never do).
+    pub fn health(&self) -> &Health {
+        self.health.get_or_init(|| {
+            Health::start(
+                self.cache.clone(),
+                self.db.clone(),
+                self.config.readiness_timeout,
+            )
+        })
     }
 
     /// Marks the process as shutting down: `/readyz` answers 503 so load balancers stop sending traffic.

@@ -56,6 +56,7 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
         .expect("cache URL");
     let state = AppState::new(config, app_cache, db.db.clone()).expect("state builds");
     let shutdown = CancellationToken::new();
+    state.health();
     plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
     let (address, server) = start(state.clone());
     let client = reqwest::Client::builder()

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plaza_jobs::pretalx::demo;
-use plaza_jobs::pretalx::transport::{MemoryDataset, MemoryTransport};
+use plaza_jobs::pretalx::memory::{MemoryDataset, MemoryTransport};
 use serde_json::Value;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 

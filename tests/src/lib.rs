@@ -1,5 +1,5 @@
 //! plaza-tests: helpers for the black-box suite — real Redis and Postgres with per-test isolation, SQLite files,
-//! the memory cache, a private `redis-server` for outage tests, `spawn_app` starting the real HTTP API on port 0,
+//! the memory cache, a private `redis-server` and a private Postgres for fault tests, `spawn_app` starting the real HTTP API on port 0,
 //! and a wiremock Pretalx of any size (`fake_pretalx`, also used by the `bench-*` binaries).
 //!
 //! Services come from `TEST_DATABASE_URL` (default `postgres://postgres:postgres@127.0.0.1:5432/postgres`) and
@@ -10,6 +10,7 @@ pub mod content_repo;
 pub mod fake_pretalx;
 pub mod fake_tito;
 pub mod live;
+pub mod postgres_server;
 pub mod redis_server;
 pub mod sized_pretalx;
 pub mod smtp_sink;
@@ -50,8 +51,12 @@ macro_rules! for_each_backend {
     };
 }
 
-/// The `plaza` binary of this build (`scripts/test` builds it before the suite).
+/// The `plaza` binary of this build (`scripts/test` builds it before the suite), or `PLAZA_BIN` when set (the
+/// benchmark binaries measure a release build).
 pub fn plaza_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("PLAZA_BIN") {
+        return bin.into();
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
@@ -117,6 +122,37 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     None
+}
+
+/// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded).
+pub async fn emailed_link(outbox: &std::path::Path) -> String {
+    let mut link = None;
+    let found = eventually(std::time::Duration::from_secs(10), || {
+        let found = std::fs::read_dir(outbox).ok().and_then(|entries| {
+            let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+            files.sort();
+            let raw = std::fs::read_to_string(files.last()?).ok()?;
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            let start = text.find("http://")?;
+            let rest = &text[start..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>' | ')'))
+                .unwrap_or(rest.len());
+            Some(rest[..end].to_owned()).filter(|l| l.contains("/auth/login/"))
+        });
+        let hit = found.is_some();
+        link = found.or(link.take());
+        async move { hit }
+    });
+    assert!(
+        found.await.is_some(),
+        "no sign-in email in {}",
+        outbox.display()
+    );
+    link.expect("link")
 }
 
 /// Installs a log subscriber when `TEST_LOG` is set (once per process).

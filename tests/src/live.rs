@@ -302,10 +302,12 @@ pub fn free_port() -> u16 {
 }
 
 /// A real `plaza` process (built binary) in some mode; killed (SIGKILL, a crash) on drop or by [`PlazaProcess::kill`].
+/// Its stderr (the logs) goes to a file beside it, read by [`PlazaProcess::logs`].
 pub struct PlazaProcess {
     /// `http://127.0.0.1:<port>` of its listener.
     pub address: String,
     child: Option<std::process::Child>,
+    log: tempfile::NamedTempFile,
 }
 
 impl PlazaProcess {
@@ -313,6 +315,7 @@ impl PlazaProcess {
     /// `/healthz` answers.
     pub async fn start(mode: &str, dir: &std::path::Path, vars: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("log file");
         let mut cmd = std::process::Command::new(crate::plaza_bin());
         cmd.args(["--mode", mode])
             .current_dir(dir)
@@ -327,7 +330,8 @@ impl PlazaProcess {
                     "warn"
                 },
             )
-            .stdout(Stdio::null());
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("log file"));
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -335,6 +339,7 @@ impl PlazaProcess {
         let this = Self {
             address: format!("http://127.0.0.1:{port}"),
             child: Some(child),
+            log,
         };
         let client = reqwest::Client::new();
         let url = format!("{}/healthz", this.address);
@@ -346,7 +351,11 @@ impl PlazaProcess {
                 .is_ok_and(|r| r.status().is_success())
         })
         .await;
-        assert!(up.is_some(), "plaza --mode {mode} did not answer {url}");
+        assert!(
+            up.is_some(),
+            "plaza --mode {mode} did not answer {url}: {}",
+            this.logs()
+        );
         this
     }
 
@@ -379,6 +388,30 @@ impl PlazaProcess {
         kib * 1024
     }
 
+    /// What the process logged so far (stderr).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (a normal stop) and waits up to `within` for the exit; returns how long it took (`None`: it
+    /// had not exited, and was killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let mut child = self.child.take()?;
+        let started = std::time::Instant::now();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        while started.elapsed() < within {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// Kills the process without warning (no clean shutdown: a crashed pod).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -391,5 +424,8 @@ impl PlazaProcess {
 impl Drop for PlazaProcess {
     fn drop(&mut self) {
         self.kill();
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprintln!("--- plaza {} ---\n{}", self.address, self.logs());
+        }
     }
 }

@@ -13,14 +13,51 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts redis-server on a free port and waits until it answers.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let mut this = Self { port, child: None };
+        let mut this = Self::reserved();
         this.restart().await;
         this
+    }
+
+    /// A server not started yet (a dependency that is down when the system under test starts): its URL is known,
+    /// [`RedisServer::restart`] starts it.
+    pub fn reserved() -> Self {
+        Self {
+            port: crate::live::free_port(),
+            child: None,
+        }
+    }
+
+    /// Connections holding a pattern subscription (`psub` > 0 in `CLIENT LIST`): `PUBSUB NUMPAT` counts unique
+    /// patterns, and every plaza process subscribes the same one (its prefix), so this counts the processes.
+    pub async fn pattern_subscribers(&self) -> Option<usize> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(
+            list.lines()
+                .filter(|line| {
+                    line.split(' ')
+                        .any(|field| field.starts_with("psub=") && field != "psub=0")
+                })
+                .count(),
+        )
+    }
+
+    /// Subscribers of `channel` (`PUBSUB NUMSUB`): how many processes listen on it.
+    pub async fn numsub(&self, channel: &str) -> Option<u64> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let (_, count): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(count)
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -28,7 +65,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (no graceful shutdown: an outage).
+    /// Kills the server (`kill -9`, no graceful shutdown: an outage).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

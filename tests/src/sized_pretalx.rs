@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, FixedOffset, NaiveDate, NaiveTime, TimeZone};
-use plaza_jobs::pretalx::transport::{MemoryDataset, MemoryTransport};
+use plaza_jobs::pretalx::memory::{MemoryDataset, MemoryTransport};
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{header, method, path_regex};
@@ -156,7 +156,7 @@ pub fn dataset(start: NaiveDate, sessions: usize, speakers: usize) -> MemoryData
                 let times = local(start, day, minute, minute + length);
                 slots.push(json!({
                     "id": next_slot, "room": room_id(room), "start": times.0, "end": times.1,
-                    "submission": code, "schedule": 12, "description": null, "duration": length,
+                    "submission": code, "schedule": 12, "is_visible": true, "description": null, "duration": length,
                 }));
                 submissions.push(submission(placed, &code, speaker_codes, length, next_slot));
                 if placed % 10 < 7 {
@@ -182,6 +182,10 @@ pub fn dataset(start: NaiveDate, sessions: usize, speakers: usize) -> MemoryData
         }),
         collections: BTreeMap::from([
             ("rooms".to_owned(), rooms()),
+            (
+                "schedules".to_owned(),
+                vec![json!({"id": 12, "version": "1.0", "published": "2026-01-01T09:00:00+00:00"})],
+            ),
             ("tracks".to_owned(), tracks()),
             ("tags".to_owned(), tags()),
             ("submission-types".to_owned(), types()),

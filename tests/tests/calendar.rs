@@ -94,3 +94,94 @@ for_each_backend! {
         assert_eq!(app.get("/api/calendar/me").await.status(), 401);
     }
 }
+
+/// Properties a session's ICS may hold; anything else on a line of its own was injected.
+const PROPERTIES: [&str; 13] = [
+    "BEGIN",
+    "END",
+    "VERSION",
+    "PRODID",
+    "CALSCALE",
+    "UID",
+    "SUMMARY",
+    "DESCRIPTION",
+    "DTSTART",
+    "DTEND",
+    "DTSTAMP",
+    "LOCATION",
+    "URL",
+];
+
+/// A strict reading of RFC 5545 §3.1: content lines end with CRLF and nothing else; a continuation starts with a
+/// space or tab; no control character but tab inside a line. Returns the unfolded lines.
+fn strict_content_lines(text: &str) -> Vec<String> {
+    let body = text
+        .strip_suffix("\r\n")
+        .expect("the last line ends with CRLF");
+    let mut lines: Vec<String> = Vec::new();
+    for raw in body.split("\r\n") {
+        assert!(
+            !raw.chars().any(|c| c.is_control() && c != '\t'),
+            "a control character inside a line: {raw:?}"
+        );
+        match raw.strip_prefix([' ', '\t']) {
+            Some(rest) => lines.last_mut().expect("a line to continue").push_str(rest),
+            None => lines.push(raw.to_owned()),
+        }
+    }
+    lines
+}
+
+fn property_name(line: &str) -> &str {
+    line.split([':', ';']).next().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crafted_title_cannot_add_a_property_or_component() {
+    let crafted = "Talk\rEND:VEVENT\rBEGIN:VEVENT\rSUMMARY:pwned\r\nATTACH:https://evil.example\nX-A:1\u{b}\u{0}\u{85}X-B:2\u{2028}X-C:3\u{2029}X-D:4";
+    let mut dataset = fake_pretalx::demo_dataset(1);
+    let session = fake_pretalx::edit_scheduled_session(&mut dataset, |sub| {
+        sub["title"] = crafted.into();
+        sub["description"] = format!("Body\r{crafted}").into();
+    });
+    let (app, _fake) = fake_pretalx::app_with_imported(Backend::Embedded, dataset).await;
+    let text = app
+        .get(&format!("/api/calendar/ical/{session}"))
+        .await
+        .text()
+        .await
+        .expect("body");
+
+    let lines = strict_content_lines(&text);
+    let names: Vec<&str> = lines.iter().map(|line| property_name(line)).collect();
+    assert!(
+        names.iter().all(|name| PROPERTIES.contains(name)),
+        "unexpected property: {names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|name| **name == "BEGIN").count(),
+        2,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|name| **name == "SUMMARY").count(),
+        1,
+        "{names:?}"
+    );
+    // A parser that splits on CR, LF or a Unicode line break alone sees no property of its own either.
+    for piece in text.split(['\r', '\n', '\u{85}', '\u{2028}', '\u{2029}']) {
+        if !piece.is_empty() && !piece.starts_with([' ', '\t']) {
+            assert!(
+                PROPERTIES.contains(&property_name(piece)),
+                "{piece:?} reads as a property"
+            );
+        }
+    }
+    let parsed = events(&text);
+    assert_eq!(parsed.len(), 1);
+    let summary = parsed[0].get_summary().expect("a summary");
+    assert!(
+        summary.starts_with("Talk\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:pwned\nATTACH:"),
+        "{summary:?}"
+    );
+}

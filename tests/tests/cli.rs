@@ -154,19 +154,34 @@ async fn plaza_async(args: &[&str], vars: Vec<(&'static str, String)>) -> Output
     .expect("plaza ran")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fetch_schedule_imports_once_and_fails_loudly_on_malformed_data() {
+/// A fake Pretalx serving the demo event, and the variables pointing plaza at it and at `db` and `cache`.
+async fn pretalx_on_postgres(
+    db: &TestDb,
+    cache: &plaza_tests::TestCache,
+) -> (
+    plaza_tests::fake_pretalx::FakePretalx,
+    Vec<(&'static str, String)>,
+) {
     use plaza_tests::fake_pretalx::{self, FakePretalx};
-    let t = TestDb::new(Backend::Real).await;
-    let cache = plaza_tests::TestCache::new(Backend::Real);
     let fake = FakePretalx::start(fake_pretalx::demo_dataset(0)).await;
     let mut vars = fake.env();
     vars.extend([
-        ("DATABASE_URL", t.url.expose().to_owned()),
+        ("DATABASE_URL", db.url.expose().to_owned()),
         ("REDIS_URL", plaza_tests::storage::redis_url()),
         ("REDIS_PREFIX", cache.prefix.clone()),
         ("RUST_LOG", "off".to_owned()),
     ]);
+    (fake, vars)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_schedule_imports_once_and_fails_loudly_on_malformed_data() {
+    use plaza_tests::fake_pretalx;
+    let (t, cache) = (
+        TestDb::new(Backend::Real).await,
+        plaza_tests::TestCache::new(Backend::Real),
+    );
+    let (fake, vars) = pretalx_on_postgres(&t, &cache).await;
 
     let ok = plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await;
     assert!(ok.status.success(), "{}", stderr(&ok));
@@ -377,4 +392,203 @@ fn content_settings_are_checked_at_start() {
     let output = plaza(&["--mode", "api", "--local", "."], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--local only applies to --mode fetch-content"));
+}
+
+#[test]
+fn an_invalid_pretalx_import_exits_2_naming_the_variable_and_the_field() {
+    let dir = plaza_tests::storage::TempDir::new();
+    let url = format!("sqlite://{}/plaza.db", dir.path.display());
+    for mode in ["fetch-schedule", "api"] {
+        let output = plaza(
+            &["--mode", mode],
+            &[
+                ("DATABASE_URL", &url),
+                ("PRETALX_IMPORT", r#"{"bogus":1}"#),
+                ("RUST_LOG", "off"),
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "--mode {mode}: {}",
+            stderr(&output)
+        );
+        let err = stderr(&output);
+        assert!(
+            err.contains("PRETALX_IMPORT") && err.contains("bogus"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_schedule_on_a_fresh_embedded_directory_migrates_first() {
+    use plaza_tests::fake_pretalx::{self, FakePretalx};
+    let fake = FakePretalx::start(fake_pretalx::demo_dataset(0)).await;
+    let dir = plaza_tests::storage::TempDir::new();
+    let mut vars = fake.env();
+    vars.extend([
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/plaza.db", dir.path.display()),
+        ),
+        ("RUST_LOG", "off".to_owned()),
+    ]);
+    let output = plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = plaza_async(&["schedule", "versions"], vars).await;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("← served"));
+}
+
+/// The version id in a `fetch-schedule` summary (`schedule version 3: …`).
+fn version_in(output: &Output) -> i64 {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    stdout
+        .split("schedule version ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|id| id.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no version in {stdout:?} ({})", stderr(output)))
+}
+
+/// The embedded tier: `plaza --mode fetch-schedule` and `plaza schedule rollback` as separate processes against a
+/// running `all` process. It serves what they publish within 5 s, and its admin view agrees with the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_all_process_serves_what_other_processes_publish_and_roll_back() {
+    use plaza_tests::fake_pretalx::{self, FakePretalx};
+    use std::time::Duration;
+    let dataset = fake_pretalx::demo_dataset(0);
+    let fake = FakePretalx::start(dataset.clone()).await;
+    let dir = plaza_tests::storage::TempDir::new();
+    let mut vars = fake.env();
+    vars.extend([
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/plaza.db", dir.path.display()),
+        ),
+        (
+            "JWT_SECRET",
+            "embedded-secret-embedded-secret-0123456".to_owned(),
+        ),
+        ("SCHEDULE_CRON", String::new()),
+        ("RUST_LOG", "off".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let all = plaza_tests::live::PlazaProcess::start("all", &dir.path, &env).await;
+    let http = reqwest::Client::new();
+    let token_output = plaza_async(
+        &["dev-token", "admin@example.org", "--role", "admin"],
+        vars.clone(),
+    )
+    .await;
+    let token = String::from_utf8_lossy(&token_output.stdout)
+        .lines()
+        .next()
+        .expect("a token")
+        .to_owned();
+    let served = || {
+        let (http, address, token) = (http.clone(), all.address.clone(), token.clone());
+        async move {
+            let status: serde_json::Value = http
+                .get(format!("{address}/api/admin/schedule"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("admin status")
+                .json()
+                .await
+                .expect("JSON");
+            status["version"].as_i64().expect("a version")
+        }
+    };
+
+    let first = version_in(&plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await);
+    let mut edited = dataset;
+    fake_pretalx::edit_scheduled_session(&mut edited, |sub| {
+        sub["title"] = "Edited elsewhere".into()
+    });
+    fake.set(edited);
+    let second = version_in(&plaza_async(&["--mode", "fetch-schedule"], vars.clone()).await);
+    assert_ne!(first, second);
+    let took = plaza_tests::eventually(Duration::from_secs(5), || async {
+        served().await == second
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the all process never served version {second}, published by fetch-schedule"
+    );
+
+    let rollback = plaza_async(&["schedule", "rollback", &first.to_string()], vars.clone()).await;
+    assert!(rollback.status.success(), "{}", stderr(&rollback));
+    let took =
+        plaza_tests::eventually(Duration::from_secs(5), || async { served().await == first }).await;
+    assert!(
+        took.is_some(),
+        "the all process did not serve rolled-back version {first} within 5 s"
+    );
+    let body = http
+        .get(format!("{}/api/schedule", all.address))
+        .send()
+        .await
+        .expect("schedule");
+    assert!(
+        !body
+            .text()
+            .await
+            .expect("body")
+            .contains("Edited elsewhere")
+    );
+
+    let versions: serde_json::Value = http
+        .get(format!("{}/api/admin/schedule/versions", all.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("versions")
+        .json()
+        .await
+        .expect("JSON");
+    let served_ids: Vec<i64> = versions["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter(|v| v["served"] == true)
+        .filter_map(|v| v["id"].as_i64())
+        .collect();
+    assert_eq!(served_ids, [first], "{versions}");
+    let listed =
+        String::from_utf8_lossy(&plaza_async(&["schedule", "versions"], vars).await.stdout)
+            .into_owned();
+    let marked: Vec<&str> = listed
+        .lines()
+        .filter(|line| line.contains("← served"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{listed}");
+    assert!(
+        marked[0].trim_start().starts_with(&first.to_string()),
+        "{listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_schedule_on_an_unmigrated_postgres_stops_before_fetching_with_a_hint() {
+    let (t, cache) = (
+        TestDb::unmigrated(Backend::Real).await,
+        plaza_tests::TestCache::new(Backend::Real),
+    );
+    let (fake, vars) = pretalx_on_postgres(&t, &cache).await;
+
+    let output = plaza_async(&["--mode", "fetch-schedule"], vars).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("run `plaza --mode migrate` first"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let requests = fake.server.received_requests().await.unwrap_or_default();
+    assert!(
+        requests.is_empty(),
+        "Pretalx was read before the database was checked: {requests:?}"
+    );
 }

@@ -15,8 +15,13 @@ for_each_backend! {
         let ready = app.get("/readyz").await;
         assert_eq!(ready.status(), 200);
         let body = json_body(ready).await;
-        assert_eq!(body["checks"]["cache"]["status"], "ok");
-        assert_eq!(body["checks"]["database"]["status"], "ok");
+        assert_eq!(body["checks"]["schedule"]["loaded"], true);
+        assert_eq!(body["checks"]["draining"], false);
+        let reported = eventually(Duration::from_secs(5), || async {
+            let health = json_body(app.get("/healthz").await).await;
+            health["dependencies"]["cache"]["up"] == true && health["dependencies"]["database"]["up"] == true
+        });
+        assert!(reported.await.is_some(), "/healthz reports both dependencies up");
     }
 
     async fn the_api_index_names_plaza_and_its_version(backend: Backend) {
@@ -84,56 +89,57 @@ async fn app_with_redis(redis_url: &str) -> plaza_tests::TestApp {
     .await
 }
 
+/// `/healthz` once its dependency detail says `dep` is `up`.
+async fn health_when(address: &str, dep: &str, up: bool) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        let response = reqwest::get(format!("{address}/healthz"))
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "liveness never fails");
+        last = json_body(response).await;
+        if last["dependencies"][dep]["up"] == up {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{dep} never reported up={up}: {last}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_is_503_when_redis_is_unreachable() {
+async fn an_unreachable_redis_shows_in_healthz_not_in_readyz() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
         .local_addr()
         .expect("addr")
         .port();
     let app = app_with_redis(&format!("redis://127.0.0.1:{port}")).await;
-    let response = app.get("/readyz").await;
-    assert_eq!(response.status(), 503);
-    let body = json_body(response).await;
-    assert_eq!(body["codes"][0], "general.unavailable");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let health = health_when(&app.address, "cache", false).await;
+    assert_eq!(health["dependencies"]["cache"]["kind"], "redis");
     assert!(
-        body["checks"]["cache"]["status"]
-            .as_str()
-            .expect("status")
-            .starts_with("error")
+        health["dependencies"]["cache"]["error"].is_string(),
+        "{health}"
     );
-    assert_eq!(body["checks"]["database"]["status"], "ok");
+    assert_eq!(health["dependencies"]["database"]["up"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_follows_a_redis_outage_and_recovery() {
+async fn healthz_follows_a_redis_outage_and_recovery_while_readyz_stays_200() {
     let mut redis = RedisServer::start().await;
     let app = app_with_redis(&redis.url()).await;
-    let ready = || async { app.get("/readyz").await.status() == 200 };
-    assert!(ready().await, "ready while Redis runs");
-
+    health_when(&app.address, "cache", true).await;
     redis.kill();
-    let down = eventually(Duration::from_secs(5), || async { !ready().await }).await;
-    assert!(
-        down.is_some(),
-        "/readyz still 200 five seconds after Redis died"
-    );
-    assert_eq!(
-        app.get("/healthz").await.status(),
-        200,
-        "the process stays alive"
-    );
-
+    health_when(&app.address, "cache", false).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
     redis.restart().await;
-    let up = eventually(Duration::from_secs(5), ready).await;
-    assert!(
-        up.is_some(),
-        "/readyz not 200 five seconds after Redis returned"
-    );
+    health_when(&app.address, "cache", true).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_is_503_when_postgres_is_unreachable() {
+async fn an_api_that_never_loaded_a_schedule_is_not_ready() {
+    // Postgres unreachable and an empty cache: nothing says what is published, so the API cannot serve yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
         .local_addr()
@@ -152,16 +158,16 @@ async fn readyz_is_503_when_postgres_is_unreachable() {
         .expect("lazy pool");
     let cache = TestCache::new(Backend::Embedded);
     let state = plaza_server::AppState::new(config, cache.cache.clone(), db).expect("state builds");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
     let (address, _server) = plaza_tests::app::start(state);
     let response = reqwest::get(format!("{address}/readyz"))
         .await
         .expect("sent");
     assert_eq!(response.status(), 503);
     let body = json_body(response).await;
-    assert!(
-        body["checks"]["database"]["status"]
-            .as_str()
-            .expect("status")
-            .starts_with("error")
-    );
+    assert_eq!(body["codes"][0], "general.unavailable");
+    assert_eq!(body["checks"]["schedule"]["loaded"], false);
+    health_when(&address, "database", false).await;
+    shutdown.cancel();
 }

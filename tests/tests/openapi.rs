@@ -132,7 +132,7 @@ async fn each_documented_path_answers_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(checked, 30, "documented operations");
+    assert_eq!(checked, 31, "documented operations");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,4 +144,38 @@ async fn the_document_is_served_under_the_base_path() {
     assert_eq!(served["openapi"], "3.1.0");
     assert_eq!(served["servers"], serde_json::json!([{ "url": "/api" }]));
     assert_eq!(served["paths"], document()["paths"]);
+}
+
+#[test]
+fn the_statuses_the_extractors_can_return_are_documented() {
+    let doc = document();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let statuses = &op["responses"];
+            let bearer = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()));
+            if bearer {
+                // A token that is no JWT is 400 "Malformed token"; a bad, expired or revoked one 401.
+                for status in ["400", "401"] {
+                    assert!(statuses.get(status).is_some(), "{method} {path}: {status}");
+                }
+            }
+            let json_body = op["requestBody"]["content"]
+                .get("application/json")
+                .is_some();
+            if json_body {
+                // `JsonConfig`: malformed 400, too large 413, another content type 415 (the Tito webhook reads
+                // raw bytes, its signature is over them: no content-type check).
+                let raw = path == "/tito/webhook";
+                for status in ["400", "413", "415"]
+                    .into_iter()
+                    .filter(|s| !raw || *s != "415")
+                {
+                    assert!(statuses.get(status).is_some(), "{method} {path}: {status}");
+                }
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ use plaza_core::queries::logs;
 use plaza_tests::fake_tito::{FakeTito, ticket};
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT};
 use plaza_tests::storage::TempDir;
-use plaza_tests::{Backend, TestCache, TestDb, eventually, run_plaza};
+use plaza_tests::{Backend, TestCache, TestDb, emailed_link, eventually, run_plaza};
 use serde_json::{Value, json};
 
 /// Runs a one-shot mode to completion; panics with its stderr when it fails.
@@ -22,37 +22,6 @@ fn job(mode: &str, env: &[(&str, &str)]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded).
-async fn emailed_link(outbox: &std::path::Path) -> String {
-    let mut link = None;
-    let found = eventually(Duration::from_secs(10), || {
-        let found = std::fs::read_dir(outbox).ok().and_then(|entries| {
-            let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-            files.sort();
-            let raw = std::fs::read_to_string(files.last()?).ok()?;
-            let text = raw
-                .replace("=\r\n", "")
-                .replace("=\n", "")
-                .replace("=3D", "=");
-            let start = text.find("http://")?;
-            let rest = &text[start..];
-            let end = rest
-                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>' | ')'))
-                .unwrap_or(rest.len());
-            Some(rest[..end].to_owned()).filter(|l| l.contains("/auth/login/"))
-        });
-        let hit = found.is_some();
-        link = found.or(link.take());
-        async move { hit }
-    });
-    assert!(
-        found.await.is_some(),
-        "no sign-in email in {}",
-        outbox.display()
-    );
-    link.expect("link")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use plaza_core::model::schedule::hash_email;
 use plaza_core::queries::tickets::{self, Ticket};
-use plaza_jobs::pretalx::retry::RetryPolicy;
 use plaza_jobs::tito::TitoClient;
+use plaza_jobs::upstream::retry::RetryPolicy;
 use plaza_jobs::users::{self, SyncKind};
 use plaza_jobs::{JobContext, JobError};
 use plaza_tests::fake_tito::{FakeTito, ticket};
@@ -70,7 +70,7 @@ async fn stored(ctx: &JobContext, slugs: &[&str]) -> Vec<Option<Ticket>> {
 }
 
 /// A client for the context's Tito that retries within milliseconds.
-fn fast_client(ctx: &JobContext) -> TitoClient<plaza_jobs::pretalx::transport::HttpTransport> {
+fn fast_client(ctx: &JobContext) -> TitoClient<plaza_jobs::upstream::transport::HttpTransport> {
     let mut config = users::client_config(&ctx.config).expect("Tito is configured");
     config.retry = RetryPolicy {
         max_attempts: 3,

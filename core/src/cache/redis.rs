@@ -17,6 +17,10 @@ use super::{CacheError, RawNotice, Subscription};
 /// Upper bound of one Redis round-trip, pool wait included.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Longest pause between two reconnection attempts of the pub/sub connection: a restarted Redis is re-subscribed
+/// (and subscribers told to resync) within about this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 const RELEASE_SCRIPT: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const EXTEND_SCRIPT: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
@@ -435,6 +439,6 @@ async fn pubsub_loop(
             Err(_) => tracing::warn!("redis pub/sub connection timed out"),
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

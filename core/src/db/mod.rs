@@ -139,3 +139,11 @@ impl Db {
         on_db!(self, pool => pool.close().await)
     }
 }
+
+/// Whether `error` says a table does not exist (Postgres `42P01`, SQLite "no such table"): the database was never
+/// migrated, which callers turn into a one-line hint instead of a raw SQL error.
+pub fn is_missing_table(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|db| {
+        db.code().as_deref() == Some("42P01") || db.message().contains("no such table")
+    })
+}

@@ -92,6 +92,15 @@ pub struct Session {
     pub recommendations: Vec<LocalisedLink>,
 }
 
+impl Session {
+    /// Whether `/schedule` lists the session, and so whether any route answers for its id: confirmed and placed.
+    /// The import produces only such sessions (`jobs/src/pretalx/map/public.rs` defines "public"); this check
+    /// also keeps out what versions stored before that rule still hold.
+    pub fn is_listed(&self) -> bool {
+        self.state == "confirmed" && self.slot.is_some()
+    }
+}
+
 /// A time slot shared by every session (and break) with the same start and end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
@@ -217,9 +226,9 @@ pub struct Break {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum LintRule {
-    /// The session has no scheduled slot (no start/end in the published schedule).
+    /// A confirmed submission has no placed, visible slot in the released schedule, so it is left out.
     Unscheduled,
-    /// The session is scheduled but Pretalx gives no room, so it has no track.
+    /// A confirmed submission's released slot has no room, so it is left out.
     NoRoom,
     /// The submission has no submission type.
     NoType,
@@ -237,6 +246,16 @@ pub enum LintRule {
     InvalidSlotTimes,
     /// A slot points at a submission that Pretalx did not list; the slot is ignored.
     OrphanSlot,
+    /// A submission placed in the released schedule is not confirmed, so it is left out (Pretalx hides it too).
+    NotConfirmed,
+    /// A tag is not public: left out of themes and sessions.
+    PrivateTag,
+    /// A resource is not public: left out of the session's links.
+    PrivateResource,
+    /// A URL is not `http`/`https` (or is over the URL limit): left out of links, images and avatars.
+    UnsafeLink,
+    /// A text was over its size limit and was cut.
+    Truncated,
 }
 
 impl LintRule {
@@ -278,22 +297,25 @@ pub struct LintIssue {
 pub struct LintReport {
     /// Findings, sorted by rule then session id.
     pub issues: Vec<LintIssue>,
-    /// Submissions that made no session because of their state (e.g. `rejected`, `withdrawn`) and had no slot,
-    /// counted per state.
+    /// Submissions that made no session because of their state (anything but `confirmed`: `accepted`,
+    /// `rejected`, `withdrawn`, `submitted`…), counted per state.
     pub skipped_by_state: BTreeMap<String, usize>,
+    /// Speakers left out because none of their sessions is public.
+    #[serde(default)]
+    pub speakers_left_out: usize,
 }
 
 /// The whole imported schedule. The first six collections are the reference `ScheduleRecord` minus `settings`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
-    /// Sessions: scheduled ones by start, end, track and id, then unscheduled ones by id.
+    /// The public sessions (see `jobs/src/pretalx/map/public.rs`), by start, end, track and id.
     pub sessions: Vec<Session>,
     /// Distinct slots of sessions and breaks, by start then end.
     pub slots: Vec<Slot>,
-    /// Every Pretalx speaker, by id.
+    /// The speakers of public sessions, by id.
     pub speakers: Vec<Speaker>,
-    /// Every Pretalx tag, by numeric id.
+    /// The public Pretalx tags, by numeric id.
     pub themes: Vec<Theme>,
     /// Rooms used by a slot, by room position then id.
     pub tracks: Vec<Track>,

@@ -151,6 +151,16 @@ pub async fn latest_published(
     fetch_with_data(db, sql, None).await
 }
 
+/// The id of the currently published version, without its data: cheap enough to poll.
+pub async fn published_id(db: &Db, table: Table) -> Result<Option<i64>, sqlx::Error> {
+    let sql = sql!(
+        table,
+        "SELECT id FROM ",
+        " WHERE published_at IS NOT NULL ORDER BY published_at DESC, id DESC LIMIT 1"
+    );
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_optional(pool).await)
+}
+
 /// Version `id` with its data.
 pub async fn get(
     db: &Db,

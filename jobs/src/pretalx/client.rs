@@ -1,21 +1,25 @@
 //! The Pretalx v2 client: headers, retries, pagination and validation of every object, over any [`Transport`].
 //! It returns wire types and knows nothing about deconf; it never logs the token.
 
-use crate::wire_util::at;
+use crate::upstream::decode::at;
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::pretalx::retry::RetryPolicy;
-use crate::pretalx::transport::{HttpTransport, RawResponse, Transport};
+use crate::pretalx::limits;
 use crate::pretalx::wire::{
-    Answer, Event, Page, PretalxData, Question, Room, Slot, Speaker, Submission, SubmissionType,
-    Tag, Track,
+    Answer, Event, Page, PretalxData, Question, Room, ScheduleVersion, Slot, Speaker, Submission,
+    SubmissionType, Tag, Track,
 };
+use crate::upstream;
+use crate::upstream::get::Failure;
+use crate::upstream::retry::RetryPolicy;
+use crate::upstream::transport::{HttpTransport, Transport};
 
 /// The API version every request pins (external-apis.md §1.1: never depend on what the token first saw).
 pub const API_VERSION: &str = "v2";
@@ -35,6 +39,12 @@ pub struct ClientConfig {
     pub max_pages: u32,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
+    /// Most bytes of one response body ([`limits::RESPONSE_BYTES`]).
+    pub max_response_bytes: usize,
+    /// Most bytes of all responses of one [`PretalxClient::fetch_all`] ([`limits::IMPORT_BYTES`]).
+    pub max_import_bytes: u64,
+    /// Most objects of one [`PretalxClient::fetch_all`] ([`limits::IMPORT_OBJECTS`]).
+    pub max_import_objects: usize,
 }
 
 impl ClientConfig {
@@ -47,6 +57,9 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             max_pages: 400,
             timeout: Duration::from_secs(30),
+            max_response_bytes: limits::RESPONSE_BYTES,
+            max_import_bytes: limits::IMPORT_BYTES,
+            max_import_objects: limits::IMPORT_OBJECTS,
         }
     }
 }
@@ -61,6 +74,9 @@ impl fmt::Debug for ClientConfig {
             .field("retry", &self.retry)
             .field("max_pages", &self.max_pages)
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_import_bytes", &self.max_import_bytes)
+            .field("max_import_objects", &self.max_import_objects)
             .finish()
     }
 }
@@ -118,9 +134,24 @@ pub enum PretalxError {
         /// Loop or page limit.
         reason: String,
     },
+    /// A response, or the import as a whole, is over its size limit (README "Schedule"): nothing is imported.
+    #[error("Pretalx sent too much: {what} is over the limit of {limit}; nothing was imported")]
+    TooLarge {
+        /// What was too large (a response URL, or the import).
+        what: String,
+        /// The limit, with its unit.
+        limit: String,
+    },
     /// The client configuration cannot work.
     #[error("invalid Pretalx configuration: {0}")]
     Config(String),
+}
+
+/// What one [`PretalxClient::fetch_all`] has read so far, checked against the import limits.
+#[derive(Debug, Default)]
+struct Budget {
+    bytes: AtomicU64,
+    objects: AtomicUsize,
 }
 
 /// Reads one Pretalx event through `T`.
@@ -131,6 +162,8 @@ pub struct PretalxClient<T> {
     headers: Vec<(&'static str, String)>,
     retry: RetryPolicy,
     max_pages: u32,
+    max_import_bytes: u64,
+    max_import_objects: usize,
 }
 
 // Hand-written: the headers hold the API token, which must never reach a log.
@@ -146,8 +179,8 @@ impl<T> fmt::Debug for PretalxClient<T> {
 impl PretalxClient<HttpTransport> {
     /// A client over real HTTP.
     pub fn new(config: ClientConfig) -> Result<Self, PretalxError> {
-        let transport =
-            HttpTransport::new(config.timeout).map_err(|error| PretalxError::Config(error.0))?;
+        let transport = HttpTransport::new(config.timeout, config.max_response_bytes)
+            .map_err(|error| PretalxError::Config(error.to_string()))?;
         Self::with_transport(config, transport)
     }
 }
@@ -199,14 +232,42 @@ impl<T: Transport> PretalxClient<T> {
                 ..config.retry
             },
             max_pages: config.max_pages.max(1),
+            max_import_bytes: config.max_import_bytes,
+            max_import_objects: config.max_import_objects,
         })
     }
 
     /// `GET events/<slug>/`.
     pub async fn event(&self) -> Result<Event, PretalxError> {
-        let body = self.get(&self.event_url).await?;
-        let value = parse_json(&body, "event", "object")?;
-        decode(value, "event", "object")
+        self.event_within(&Budget::default()).await
+    }
+
+    async fn event_within(&self, budget: &Budget) -> Result<Event, PretalxError> {
+        let body = self.get(&self.event_url, budget).await?;
+        decode(parse_json(&body, "event", "object")?, "event", "object")
+    }
+
+    /// `GET events/<slug>/schedules/latest/`: the released schedule, or `None` while nothing is released (404).
+    /// The `wip` draft is never read: only what Pretalx shows the public may be published.
+    pub async fn released_schedule(&self) -> Result<Option<ScheduleVersion>, PretalxError> {
+        self.released_within(&Budget::default()).await
+    }
+
+    async fn released_within(
+        &self,
+        budget: &Budget,
+    ) -> Result<Option<ScheduleVersion>, PretalxError> {
+        let url = self.event_url.join("schedules/latest/").map_err(|error| {
+            PretalxError::Config(format!("cannot build the schedule URL: {error}"))
+        })?;
+        match self.get(&url, budget).await {
+            Ok(body) => {
+                let value = parse_json(&body, "schedules/latest", "object")?;
+                decode(value, "schedules/latest", "object").map(Some)
+            }
+            Err(PretalxError::Status { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Every object of `events/<slug>/<resource>/?<query>`, following `next` until null, each checked as `O`.
@@ -214,6 +275,15 @@ impl<T: Transport> PretalxClient<T> {
         &self,
         resource: &str,
         query: &[(&str, &str)],
+    ) -> Result<Vec<O>, PretalxError> {
+        self.list_within(resource, query, &Budget::default()).await
+    }
+
+    async fn list_within<O: DeserializeOwned>(
+        &self,
+        resource: &str,
+        query: &[(&str, &str)],
+        budget: &Budget,
     ) -> Result<Vec<O>, PretalxError> {
         let mut url = self
             .event_url
@@ -229,10 +299,21 @@ impl<T: Transport> PretalxClient<T> {
         let mut objects = Vec::new();
         let mut expected = None;
         for page_number in 1..=self.max_pages {
-            let body = self.get(&url).await?;
+            let body = self.get(&url, budget).await?;
             let where_ = format!("page {page_number}");
             let page: Page<Value> =
                 decode(parse_json(&body, resource, &where_)?, resource, &where_)?;
+            drop(body);
+            let read = budget
+                .objects
+                .fetch_add(page.results.len(), Ordering::Relaxed)
+                + page.results.len();
+            if read > self.max_import_objects {
+                return Err(PretalxError::TooLarge {
+                    what: format!("the import (at {resource} page {page_number})"),
+                    limit: format!("{} objects", self.max_import_objects),
+                });
+            }
             expected.get_or_insert(page.count);
             for (index, value) in page.results.into_iter().enumerate() {
                 let object = format!(
@@ -280,9 +361,10 @@ impl<T: Transport> PretalxClient<T> {
         self.list("speakers", &[]).await
     }
 
-    /// Slots of the latest published schedule (no filter means exactly that), breaks included.
-    pub async fn slots(&self) -> Result<Vec<Slot>, PretalxError> {
-        self.list("slots", &[]).await
+    /// Slots of schedule `schedule` (the released one), breaks included.
+    pub async fn slots(&self, schedule: i64) -> Result<Vec<Slot>, PretalxError> {
+        self.list("slots", &[("schedule", &schedule.to_string())])
+            .await
     }
 
     /// All rooms.
@@ -317,25 +399,39 @@ impl<T: Transport> PretalxClient<T> {
     }
 
     /// Everything the mapping needs, read one list after another (gentle on Pretalx's rate limit; an import
-    /// runs every few minutes at most, so latency does not matter).
+    /// runs every few minutes at most, so latency does not matter), within the import's byte and object limits.
+    /// Slots are those of the released schedule only; with nothing released there are none.
     pub async fn fetch_all(&self, question_ids: &[i64]) -> Result<PretalxData, PretalxError> {
-        let event = self.event().await?;
-        let submissions = self.submissions().await?;
-        let speakers = self.speakers().await?;
-        let slots = self.slots().await?;
-        let rooms = self.rooms().await?;
-        let tags = self.tags().await?;
-        let tracks = self.tracks().await?;
-        let submission_types = self.submission_types().await?;
+        let budget = Budget::default();
+        let event = self.event_within(&budget).await?;
+        let released = self.released_within(&budget).await?;
+        let submissions = self
+            .list_within("submissions", &[("expand", "resources")], &budget)
+            .await?;
+        let speakers = self.list_within("speakers", &[], &budget).await?;
+        let slots = match &released {
+            Some(schedule) => {
+                self.list_within("slots", &[("schedule", &schedule.id.to_string())], &budget)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let rooms = self.list_within("rooms", &[], &budget).await?;
+        let tags = self.list_within("tags", &[], &budget).await?;
+        let tracks = self.list_within("tracks", &[], &budget).await?;
+        let submission_types = self.list_within("submission-types", &[], &budget).await?;
         let mut answers = Vec::new();
         let mut asked = HashSet::new();
         for &question in question_ids {
             if asked.insert(question) {
-                answers.extend(self.answers(question).await?);
+                let question = question.to_string();
+                let query = [("question", question.as_str())];
+                answers.extend(self.list_within("answers", &query, &budget).await?);
             }
         }
         Ok(PretalxData {
             event,
+            released,
             submissions,
             speakers,
             slots,
@@ -347,50 +443,38 @@ impl<T: Transport> PretalxClient<T> {
         })
     }
 
-    /// One GET with retries: 2xx returns the body; 401/403 and other 4xx fail at once; 429 (honouring
-    /// `Retry-After`), 5xx and transport errors are retried with backoff until `max_attempts`.
-    async fn get(&self, url: &Url) -> Result<Vec<u8>, PretalxError> {
-        let mut attempt = 1;
-        loop {
-            let (failure, asked_wait) = match self.transport.get(url, &self.headers).await {
-                Ok(response) => match response.status {
-                    200..=299 => return Ok(response.body),
-                    401 | 403 => {
-                        return Err(PretalxError::BadToken {
-                            status: response.status,
-                            url: url.to_string(),
-                        });
-                    }
-                    429 => {
-                        let wait = response
-                            .retry_after
-                            .as_deref()
-                            .and_then(|header| self.retry.retry_after(header, chrono::Utc::now()));
-                        ("429 Too Many Requests".to_owned(), wait)
-                    }
-                    500..=599 => (format!("{} {}", response.status, detail(&response)), None),
-                    status => {
-                        return Err(PretalxError::Status {
-                            status,
-                            url: url.to_string(),
-                            detail: detail(&response),
-                        });
-                    }
-                },
-                Err(error) => (error.0, None),
-            };
-            if attempt >= self.retry.max_attempts {
-                return Err(PretalxError::GaveUp {
+    /// One GET with the shared upstream retries, counted against the import's byte limit.
+    async fn get(&self, url: &Url, budget: &Budget) -> Result<Vec<u8>, PretalxError> {
+        let body = upstream::get::get(&self.transport, url, &self.headers, &self.retry, "pretalx")
+            .await
+            .map_err(|failure| match failure {
+                Failure::BadToken { status } => PretalxError::BadToken {
+                    status,
                     url: url.to_string(),
-                    attempts: attempt,
-                    last: failure,
-                });
-            }
-            let wait = asked_wait.unwrap_or_else(|| self.retry.backoff(attempt));
-            tracing::warn!(%url, attempt, ?wait, %failure, "Pretalx request failed, retrying");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+                },
+                Failure::Status { status, detail } => PretalxError::Status {
+                    status,
+                    url: url.to_string(),
+                    detail,
+                },
+                Failure::GaveUp { attempts, last } => PretalxError::GaveUp {
+                    url: url.to_string(),
+                    attempts,
+                    last,
+                },
+                Failure::TooLarge { limit } => PretalxError::TooLarge {
+                    what: format!("the response of {url}"),
+                    limit: format!("{limit} bytes"),
+                },
+            })?;
+        let size = body.len() as u64;
+        if budget.bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_import_bytes {
+            return Err(PretalxError::TooLarge {
+                what: format!("the import (at {url})"),
+                limit: format!("{} bytes", self.max_import_bytes),
+            });
         }
+        Ok(body)
     }
 }
 
@@ -423,7 +507,7 @@ fn decode<O: DeserializeOwned>(
     resource: &str,
     object: &str,
 ) -> Result<O, PretalxError> {
-    crate::wire_util::decode_at(value).map_err(|(path, message)| PretalxError::Malformed {
+    crate::upstream::decode::decode_at(value).map_err(|(path, message)| PretalxError::Malformed {
         resource: resource.to_owned(),
         object: object.to_owned(),
         path,
@@ -438,8 +522,4 @@ fn object_name(value: &Value) -> String {
         (_, Some(Value::Number(id))) => format!("#{id}"),
         _ => "(unnamed)".to_owned(),
     }
-}
-
-fn detail(response: &RawResponse) -> String {
-    crate::wire_util::excerpt(&response.body)
 }

@@ -26,10 +26,6 @@ pub struct ImportConfig {
     /// Locales kept from Pretalx i18n texts; the first is the default, used for plain strings and always filled.
     #[serde(default = "default_locales")]
     pub locales: Vec<String>,
-    /// Submission states that still make a session when the submission has no scheduled slot (reported as
-    /// unscheduled); submissions in other states without a slot are only counted.
-    #[serde(default = "default_unscheduled_states")]
-    pub unscheduled_states: Vec<String>,
 }
 
 /// Pretalx question ids.
@@ -70,7 +66,6 @@ impl Default for ImportConfig {
             cc_tag_id: None,
             session_types: BTreeMap::new(),
             locales: default_locales(),
-            unscheduled_states: default_unscheduled_states(),
         }
     }
 }
@@ -94,8 +89,4 @@ impl ImportConfig {
 
 fn default_locales() -> Vec<String> {
     vec!["en".to_owned()]
-}
-
-fn default_unscheduled_states() -> Vec<String> {
-    vec!["confirmed".to_owned(), "accepted".to_owned()]
 }

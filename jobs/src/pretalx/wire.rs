@@ -73,9 +73,9 @@ pub struct Resource {
     /// Human description.
     #[serde(default)]
     pub description: Option<String>,
-    /// Whether the public sees it.
+    /// Whether the public sees it; missing counts as private.
     #[serde(default)]
-    pub is_public: Option<bool>,
+    pub is_public: bool,
 }
 
 /// `/submissions/?expand=resources`.
@@ -148,11 +148,31 @@ pub struct Speaker {
     pub submissions: Vec<String>,
 }
 
-/// `/slots/` (latest published schedule). A slot with a null `submission` is a break or blocker.
+/// `/schedules/latest/`: the released schedule (the `wip` draft is never read).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleVersion {
+    /// Schedule id; slots name it in `schedule`.
+    pub id: i64,
+    /// Version name, e.g. `1.3` (null only for `wip`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// When it was released.
+    #[serde(default)]
+    pub published: Option<DateTime<FixedOffset>>,
+}
+
+/// `/slots/?schedule=<released id>`. A slot with a null `submission` is a break or blocker.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Slot {
     /// Slot id.
     pub id: i64,
+    /// The schedule the slot belongs to; only slots of the released schedule are public.
+    #[serde(default)]
+    pub schedule: Option<i64>,
+    /// Organiser-only: false for a slot Pretalx hides from the public schedule (an unconfirmed talk, a blocker).
+    /// Missing (a public token) means visible: Pretalx lists only visible slots to the public.
+    #[serde(default)]
+    pub is_visible: Option<bool>,
     /// Room id; null while unscheduled.
     #[serde(default)]
     pub room: Option<i64>,
@@ -189,6 +209,9 @@ pub struct Tag {
     pub id: i64,
     /// Tag text (plain string).
     pub tag: String,
+    /// Whether the public sees the tag; missing counts as private.
+    #[serde(default)]
+    pub is_public: bool,
 }
 
 /// `/tracks/`.
@@ -253,11 +276,14 @@ pub struct Answer {
 pub struct PretalxData {
     /// The event.
     pub event: Event,
+    /// The released schedule (`schedules/latest`); `None` while nothing is released, so nothing is public.
+    #[serde(default)]
+    pub released: Option<ScheduleVersion>,
     /// All submissions the token can see.
     pub submissions: Vec<Submission>,
     /// All speakers the token can see.
     pub speakers: Vec<Speaker>,
-    /// Slots of the latest published schedule, breaks included.
+    /// Slots of the released schedule, breaks included (the mapping checks `schedule` again).
     pub slots: Vec<Slot>,
     /// Rooms.
     pub rooms: Vec<Room>,

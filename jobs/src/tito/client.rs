@@ -2,7 +2,7 @@
 //! ticket, over any [`Transport`]. It returns wire types (or raw JSON for dumps) and knows nothing about plaza's
 //! tables; it never logs the token.
 
-use crate::wire_util::at;
+use crate::upstream::decode::at;
 use std::fmt;
 use std::time::Duration;
 
@@ -11,9 +11,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::pretalx::retry::RetryPolicy;
-use crate::pretalx::transport::{HttpTransport, RawResponse, Transport};
 use crate::tito::wire::{Hello, Meta, Ticket};
+use crate::upstream;
+use crate::upstream::get::Failure;
+use crate::upstream::retry::RetryPolicy;
+use crate::upstream::transport::{HttpTransport, Transport};
 
 /// Where and how to reach Tito.
 #[derive(Clone)]
@@ -33,7 +35,12 @@ pub struct ClientConfig {
     pub max_pages: u32,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
+    /// Most bytes of one response body ([`MAX_RESPONSE_BYTES`]).
+    pub max_response_bytes: usize,
 }
+
+/// Default limit of one Tito response body: a page of 100 tickets is well under 1 MiB.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 impl ClientConfig {
     /// Defaults for everything but the four identifying values.
@@ -51,6 +58,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             max_pages: 1000,
             timeout: Duration::from_secs(30),
+            max_response_bytes: MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -66,6 +74,7 @@ impl fmt::Debug for ClientConfig {
             .field("retry", &self.retry)
             .field("max_pages", &self.max_pages)
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -123,6 +132,14 @@ pub enum TitoError {
         resource: String,
         /// Loop or page limit.
         reason: String,
+    },
+    /// A response body was over the client's size limit ([`MAX_RESPONSE_BYTES`] by default).
+    #[error("Tito sent a response of {url} larger than {limit} bytes; nothing was imported")]
+    TooLarge {
+        /// The request URL.
+        url: String,
+        /// The limit, in bytes.
+        limit: usize,
     },
     /// The client configuration cannot work.
     #[error("invalid Tito configuration: {0}")]
@@ -213,8 +230,8 @@ impl<T> fmt::Debug for TitoClient<T> {
 impl TitoClient<HttpTransport> {
     /// A client over real HTTP.
     pub fn new(config: ClientConfig) -> Result<Self, TitoError> {
-        let transport =
-            HttpTransport::new(config.timeout).map_err(|error| TitoError::Config(error.0))?;
+        let transport = HttpTransport::new(config.timeout, config.max_response_bytes)
+            .map_err(|error| TitoError::Config(error.to_string()))?;
         Self::with_transport(config, transport)
     }
 }
@@ -423,50 +440,30 @@ impl<T: Transport> TitoClient<T> {
         Err(pagination(format!("more than {} pages", self.max_pages)))
     }
 
-    /// One GET with retries: 2xx returns the body; 401/403 and other 4xx fail at once; 429 (honouring
-    /// `Retry-After`), 5xx and transport errors are retried with backoff until `max_attempts`.
+    /// One GET with the shared upstream retries.
     async fn get(&self, url: &Url) -> Result<Vec<u8>, TitoError> {
-        let mut attempt = 1;
-        loop {
-            let (failure, asked_wait) = match self.transport.get(url, &self.headers).await {
-                Ok(response) => match response.status {
-                    200..=299 => return Ok(response.body),
-                    401 | 403 => {
-                        return Err(TitoError::BadToken {
-                            status: response.status,
-                            url: url.to_string(),
-                        });
-                    }
-                    429 => {
-                        let wait = response
-                            .retry_after
-                            .as_deref()
-                            .and_then(|header| self.retry.retry_after(header, Utc::now()));
-                        ("429 Too Many Requests".to_owned(), wait)
-                    }
-                    500..=599 => (format!("{} {}", response.status, detail(&response)), None),
-                    status => {
-                        return Err(TitoError::Status {
-                            status,
-                            url: url.to_string(),
-                            detail: detail(&response),
-                        });
-                    }
-                },
-                Err(error) => (error.0, None),
-            };
-            if attempt >= self.retry.max_attempts {
-                return Err(TitoError::GaveUp {
+        upstream::get::get(&self.transport, url, &self.headers, &self.retry, "tito")
+            .await
+            .map_err(|failure| match failure {
+                Failure::BadToken { status } => TitoError::BadToken {
+                    status,
                     url: url.to_string(),
-                    attempts: attempt,
-                    last: failure,
-                });
-            }
-            let wait = asked_wait.unwrap_or_else(|| self.retry.backoff(attempt));
-            tracing::warn!(%url, attempt, ?wait, %failure, "Tito request failed, retrying");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+                },
+                Failure::Status { status, detail } => TitoError::Status {
+                    status,
+                    url: url.to_string(),
+                    detail,
+                },
+                Failure::GaveUp { attempts, last } => TitoError::GaveUp {
+                    url: url.to_string(),
+                    attempts,
+                    last,
+                },
+                Failure::TooLarge { limit } => TitoError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                },
+            })
     }
 }
 
@@ -518,7 +515,7 @@ fn parse_json(body: &[u8], resource: &str, object: &str) -> Result<Value, TitoEr
 }
 
 fn decode<O: DeserializeOwned>(value: Value, resource: &str, object: &str) -> Result<O, TitoError> {
-    crate::wire_util::decode_at(value).map_err(|(path, message)| TitoError::Malformed {
+    crate::upstream::decode::decode_at(value).map_err(|(path, message)| TitoError::Malformed {
         resource: resource.to_owned(),
         object: object.to_owned(),
         path,
@@ -533,10 +530,6 @@ fn object_name(value: &Value) -> String {
         (_, Some(Value::Number(id))) => format!("#{id}"),
         _ => "(unnamed)".to_owned(),
     }
-}
-
-fn detail(response: &RawResponse) -> String {
-    crate::wire_util::excerpt(&response.body)
 }
 
 #[cfg(test)]

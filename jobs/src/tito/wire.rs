@@ -1,9 +1,29 @@
 //! Tito Admin API v3 objects, limited to the fields the allow-list sync reads (external-apis.md §2.2).
-//! Required fields are required and typed so a malformed ticket fails at the edge; unknown fields are ignored.
+//! Required fields are required and typed so a malformed ticket fails at the edge; unknown fields are ignored;
+//! text fields are bounded ([`FIELD_CHARS`]).
 //! Nothing here knows about plaza's tables: the `users` job maps tickets to rows.
 
 use chrono::{DateTime, FixedOffset};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+/// Longest text kept from one Tito text field (names, emails, slugs, references), in characters; a longer value is
+/// cut here, at the edge, so nothing downstream ever holds more (Tito's own forms allow far less).
+pub const FIELD_CHARS: usize = 1_000;
+
+fn cut(mut text: String) -> String {
+    if let Some((end, _)) = text.char_indices().nth(FIELD_CHARS) {
+        text.truncate(end);
+    }
+    text
+}
+
+fn bounded<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.map(cut))
+}
+
+fn bounded_required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    String::deserialize(deserializer).map(cut)
+}
 
 /// The `meta` object of every list response: Tito paginates in the body, not with links.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -32,13 +52,13 @@ pub struct RegistrationRef {
     #[serde(default)]
     pub id: Option<i64>,
     /// Registration slug.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub slug: Option<String>,
     /// The buyer's email.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub email: Option<String>,
     /// The buyer's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub name: Option<String>,
 }
 
@@ -49,32 +69,34 @@ pub struct Ticket {
     #[serde(default)]
     pub id: Option<i64>,
     /// Stable unique slug, e.g. `ti_p7YUuD0PZKg1EKnyjxiqjtg`: plaza's key.
+    #[serde(deserialize_with = "bounded_required")]
     pub slug: String,
     /// Human reference, e.g. `ABCD-1`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub reference: Option<String>,
     /// `complete`, `incomplete`, `unassigned`, `void`…
+    #[serde(deserialize_with = "bounded_required")]
     pub state: String,
     /// The holder's email; null while unassigned.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub email: Option<String>,
     /// The holder's full name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub name: Option<String>,
     /// The holder's first name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub first_name: Option<String>,
     /// The holder's last name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub last_name: Option<String>,
     /// The buyer's email (plaza 3.x's fallback when `email` is empty).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub registration_email: Option<String>,
     /// The embedded registration, when Tito includes it.
     #[serde(default)]
     pub registration: Option<RegistrationRef>,
     /// Title of the ticket's release (ticket type).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded")]
     pub release_title: Option<String>,
     /// Creation time.
     #[serde(default)]

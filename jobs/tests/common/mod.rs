@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use plaza_jobs::pretalx::config::{ImportConfig, QuestionIds};
-use plaza_jobs::pretalx::retry::RetryPolicy;
-use plaza_jobs::pretalx::transport::HttpTransport;
 use plaza_jobs::pretalx::wire::PretalxData;
 use plaza_jobs::pretalx::{ClientConfig, PretalxClient};
+use plaza_jobs::upstream::retry::RetryPolicy;
+use plaza_jobs::upstream::transport::HttpTransport;
 use serde_json::{Value, json};
 use url::Url;
 

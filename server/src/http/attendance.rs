@@ -1,9 +1,12 @@
 //! "My Schedule": `GET /attendance/me`, `GET /attendance/:sessionId` (`isAttending`, `sessionCount`),
 //! `POST /attendance/:sessionId/attend` (idempotent; 400 `general.badRequest` when the session is full) and
-//! `POST /attendance/:sessionId/unattend`. Both changes are recorded as the reference's metric events in `logs`.
+//! `POST /attendance/:sessionId/unattend`. Both changes are recorded in `logs` under plaza's own event names
+//! ([`ATTEND_EVENT`], [`UNATTEND_EVENT`]): the client tracks `attendance/attend` / `unattend` itself over the socket,
+//! and the reference's reporting queries count those, so the API must not log under the same names (issue #18).
 
 use actix_web::{HttpResponse, web};
 use plaza_core::ApiError;
+use plaza_core::live::{ATTEND_EVENT, UNATTEND_EVENT};
 use plaza_core::queries::attendance::{self, Attend};
 use plaza_core::queries::logs::{self, NewLog};
 use serde_json::json;
@@ -20,7 +23,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/attendance/{session_id}/unattend").post(post_unattend));
 }
 
-/// The session's capacity, or 404 when the published schedule has no such session (any state).
+/// The session's capacity, or 404 when the served schedule has no such public session (an unknown id and a session
+/// that is not public get the same 404).
 fn session_cap(state: &AppState, id: &str) -> Result<Option<u32>, HttpError> {
     let snapshot = state.schedule.current();
     let session = snapshot.session(id).ok_or(ApiError::NotFound)?;
@@ -56,7 +60,7 @@ async fn post_attend(
     let cap = session_cap(&state, &path)?;
     match attendance::attend(&state.db, user.id(), &path, cap).await? {
         Attend::Full => return Err(ApiError::bad_request("general.badRequest").into()),
-        Attend::Added => record(&state, user.id(), "attendance/attend", &path).await,
+        Attend::Added => record(&state, user.id(), ATTEND_EVENT, &path).await,
         Attend::AlreadyAttending => {}
     }
     Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
@@ -69,7 +73,7 @@ async fn post_unattend(
 ) -> Result<HttpResponse, HttpError> {
     session_cap(&state, &path)?;
     if attendance::unattend(&state.db, user.id(), &path).await? {
-        record(&state, user.id(), "attendance/unattend", &path).await;
+        record(&state, user.id(), UNATTEND_EVENT, &path).await;
     }
     Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
 }

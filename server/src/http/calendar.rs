@@ -46,6 +46,27 @@ fn scheduled<'a>(
     Ok((session, start, end))
 }
 
+/// `text` safe for an ICS text value: every line break (CRLF, a bare CR or LF, NEL, U+2028/U+2029) becomes one
+/// `\n` (which the `icalendar` crate escapes), every other control character but tab is dropped. So no Pretalx
+/// text can end a content line early, and a parser that splits on CR alone sees no injected property either.
+fn ics_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push('\n'),
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn event(
     state: &AppState,
     session: &Session,
@@ -53,11 +74,14 @@ fn event(
     end: DateTime<Utc>,
     lang: &str,
 ) -> Event {
-    let url = format!("{}session/{}", state.config.client_url, session.id);
+    let url = ics_text(&format!(
+        "{}session/{}",
+        state.config.client_url, session.id
+    ));
     Event::new()
-        .uid(&format!("{}@plaza", session.id))
-        .summary(localised(&session.title, lang, "Session"))
-        .description(localised(&session.content, lang, ""))
+        .uid(&ics_text(&format!("{}@plaza", session.id)))
+        .summary(&ics_text(localised(&session.title, lang, "Session")))
+        .description(&ics_text(localised(&session.content, lang, "")))
         .starts(start)
         .ends(end)
         .location(&url)
@@ -91,10 +115,12 @@ async fn get_session_ics(
     let (session, start, end) = scheduled(&snapshot, &path)?;
     let mut calendar = Calendar::new();
     calendar.push(event(&state, session, start, end, &lang_of(&user)));
-    Ok(ics_response(
-        &calendar.done(),
-        &format!("{}.ics", session.id),
-    ))
+    let name: String = session
+        .id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect();
+    Ok(ics_response(&calendar.done(), &format!("{name}.ics")))
 }
 
 async fn get_google(
@@ -157,11 +183,23 @@ async fn get_feed(
     }
     let snapshot = state.schedule.current();
     let mut calendar = Calendar::new();
-    calendar.name(&state.config.calendar_name);
+    calendar.name(&ics_text(&state.config.calendar_name));
     for row in attendance::of_attendee(&state.db, claims.sub).await? {
         if let Ok((session, start, end)) = scheduled(&snapshot, &row.session) {
             calendar.push(event(&state, session, start, end, &claims.user_lang));
         }
     }
     Ok(ics_response(&calendar.done(), "my-sessions.ics"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ics_text;
+
+    #[test]
+    fn every_line_break_becomes_one_newline_and_other_controls_go() {
+        assert_eq!(ics_text("a\r\nb\rc\nd\u{85}e\u{2028}f"), "a\nb\nc\nd\ne\nf");
+        assert_eq!(ics_text("x\u{0}\u{7}\u{b}\u{1b}[31m\ty"), "x[31m\ty");
+        assert_eq!(ics_text("Maps, mesh; 🦀"), "Maps, mesh; 🦀");
+    }
 }

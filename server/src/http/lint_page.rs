@@ -1,5 +1,6 @@
-//! The schedule lint report page: what the import could not publish properly, grouped by rule. Every value from
-//! Pretalx is HTML-escaped; the page loads nothing from third parties.
+//! The schedule lint report page (admins only): what the import left out of the public schedule and why, and what
+//! it could not publish properly, grouped by rule. Every value from Pretalx is HTML-escaped; the page loads
+//! nothing from third parties.
 
 use std::fmt::Write as _;
 
@@ -40,7 +41,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         snapshot.schedule.sessions.len(),
         lint.issues.len()
     );
-    if lint.issues.is_empty() && lint.skipped_by_state.is_empty() {
+    if lint.issues.is_empty() && lint.skipped_by_state.is_empty() && lint.speakers_left_out == 0 {
         html.push_str("<p>🎉 Everything looks good!</p>");
     }
     let mut rules: Vec<&LintIssue> = lint.issues.iter().collect();
@@ -76,11 +77,18 @@ pub fn render(snapshot: &Snapshot) -> String {
         html.push_str("</tbody></table>");
     }
     if !lint.skipped_by_state.is_empty() {
-        html.push_str("<h2>Not scheduled, by state</h2><ul>");
+        html.push_str("<h2>Left out: not confirmed, by state</h2><ul>");
         for (state, count) in &lint.skipped_by_state {
             let _ = write!(html, "<li>{}: {count}</li>", escape(state));
         }
         html.push_str("</ul>");
+    }
+    if lint.speakers_left_out > 0 {
+        let _ = write!(
+            html,
+            "<h2>Left out: speakers</h2><p>{} speakers have no public session.</p>",
+            lint.speakers_left_out
+        );
     }
     html.push_str("</body></html>");
     html

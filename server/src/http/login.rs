@@ -32,7 +32,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .get(get_me)
                 .patch(patch_me)
                 .delete(delete_me),
-        );
+        )
+        // deconf compatibility: the deconf-ui client's "unregister" is `GET /auth/unregister` with the bearer
+        // token (reference §3.3, defect 23); it deletes the account like `DELETE /auth/me`.
+        .service(web::resource("/auth/unregister").get(delete_me));
 }
 
 /// `POST /auth/login` body (strict, as the reference).

@@ -28,7 +28,7 @@ use plaza_core::proxy::{TrustedProxies, forwarded_chain};
 
 pub use self::client::ClientFiles;
 pub use self::error::HttpError;
-pub use self::ops::readiness;
+pub use self::ops::{Role, health, readiness};
 use crate::state::AppState;
 
 /// Registers state, body limits and every route on an actix `ServiceConfig`.

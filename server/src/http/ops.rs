@@ -1,4 +1,5 @@
-//! Operations endpoints at the root: `/healthz` (alive), `/readyz` (dependencies reachable), `/metrics`.
+//! Operations endpoints at the root: `/healthz` (alive, with the dependencies' state), `/readyz` (this process can
+//! do its main job: see [`readiness`]), `/metrics`.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -13,14 +14,15 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").get(get_metrics));
 }
 
-/// Liveness: the process answers. Touches no dependency, so a Redis outage never restarts pods.
-async fn get_healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// Liveness: the process answers. Touches no dependency (the detail is the monitor's last probe), so an outage
+/// never restarts pods.
+async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(health(&state))
 }
 
-/// Readiness: cache and database answer within `READINESS_TIMEOUT_MS`, and the process is not draining.
+/// Readiness: this process can do its main job now (see [`readiness`]).
 async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (ready, body) = readiness(&state).await;
+    let (ready, body) = readiness(&state, Role::Api);
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -28,58 +30,55 @@ async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The readiness verdict and its JSON body (`/readyz` of the API and of live pods).
-pub async fn readiness(state: &AppState) -> (bool, serde_json::Value) {
-    let timeout = state.config.readiness_timeout;
-    let (cache, database) = tokio::join!(
-        check(timeout, state.cache.ping()),
-        check(timeout, state.db.ping())
-    );
+/// What a process is ready for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The HTTP API (also `all`): ready once a schedule snapshot is loaded.
+    Api,
+    /// A live-only process: ready while its listener is up.
+    Live,
+}
+
+/// The `/healthz` body: alive, plus the dependencies as the monitor last saw them (for people and dashboards;
+/// `plaza_dependency_up` carries the same to Prometheus).
+pub fn health(state: &AppState) -> serde_json::Value {
+    json!({
+        "status": "ok",
+        "dependencies": state.health().snapshot(),
+        "schedule": { "version": state.schedule.current().version, "loaded": state.schedule.is_loaded() },
+    })
+}
+
+/// The readiness verdict and its JSON body. Ready means "this process can do its main job now": the listener
+/// answers (this very request), the process is not draining and, for the API, a schedule snapshot is loaded (the
+/// published one, or the database's word that none is). Dependencies are *not* part of it: a Redis or Postgres
+/// outage degrades some routes (README: what each route does while a dependency is down) but taking every pod out
+/// of its Service would turn that into a full outage. They are reported in the body for people.
+pub fn readiness(state: &AppState, role: Role) -> (bool, serde_json::Value) {
     let draining = state.is_draining();
+    let loaded = role == Role::Live || state.schedule.is_loaded();
     let checks = json!({
-        "cache": { "kind": state.cache.kind(), "status": status_text(&cache) },
-        "database": { "kind": format!("{:?}", state.db.kind()).to_lowercase(), "status": status_text(&database) },
         "draining": draining,
+        "schedule": { "loaded": state.schedule.is_loaded(), "version": state.schedule.current().version },
     });
-    if cache.is_ok() && database.is_ok() && !draining {
-        return (true, json!({ "status": "ok", "checks": checks }));
+    let dependencies = state.health().snapshot();
+    if loaded && !draining {
+        return (
+            true,
+            json!({ "status": "ok", "checks": checks, "dependencies": dependencies }),
+        );
     }
-    let failing: Vec<&str> = [
-        ("cache", cache.is_err()),
-        ("database", database.is_err()),
-        ("draining", draining),
-    ]
-    .into_iter()
-    .filter_map(|(name, bad)| bad.then_some(name))
-    .collect();
+    let failing = if draining { "draining" } else { "schedule" };
     tracing::warn!(?checks, "not ready");
-    let envelope = plaza_core::ApiError::Unavailable(failing.join(", ")).envelope();
+    let envelope = plaza_core::ApiError::Unavailable(failing.to_owned()).envelope();
     let body = json!({
         "error": envelope.error,
         "codes": envelope.codes,
         "status": "error",
         "checks": checks,
+        "dependencies": dependencies,
     });
     (false, body)
-}
-
-/// Runs one dependency check within `timeout`.
-async fn check<E: std::fmt::Display>(
-    timeout: std::time::Duration,
-    probe: impl std::future::Future<Output = Result<(), E>>,
-) -> Result<(), String> {
-    match tokio::time::timeout(timeout, probe).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(_) => Err("timed out".to_owned()),
-    }
-}
-
-fn status_text(result: &Result<(), String>) -> String {
-    match result {
-        Ok(()) => "ok".to_owned(),
-        Err(err) => format!("error: {err}"),
-    }
 }
 
 /// Prometheus text exposition of every metric this process records.

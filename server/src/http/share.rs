@@ -50,9 +50,7 @@ async fn get_share_session(
     let snapshot = state.schedule.current();
     let session = snapshot
         .session(&id)
-        .filter(|s| {
-            s.state == "confirmed" && s.title.get("en").is_some_and(|t| !t.trim().is_empty())
-        })
+        .filter(|s| s.title.get("en").is_some_and(|t| !t.trim().is_empty()))
         .ok_or(ApiError::NotFound)?;
     log_visit(&state, &session.id, &req);
     if dev {

@@ -28,7 +28,6 @@ use plaza_core::live::{CLIENT_ERROR_EVENT, validate_metric};
 use plaza_core::queries::attendees;
 use plaza_core::queries::logs::NewLog;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::handler::FromMessageParts;
@@ -36,7 +35,7 @@ use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
 use super::Live;
-use super::visitors::ROOM as VISITORS_ROOM;
+use super::visitors::{self, ROOM as VISITORS_ROOM};
 
 /// The room admins join to receive `liveEvent` / `liveError` (the reference's spelling).
 pub const ANALYSIS_ROOM: &str = "metrics_analisis";
@@ -201,7 +200,6 @@ impl<A: Adapter> FromMessageParts<A> for Enqueued {
 /// the socket and arranges for it to be uncounted.
 pub async fn prepare<A: Adapter>(
     socket: SocketRef<A>,
-    io: SocketIo<A>,
     State(live): State<Live>,
     handshake: TryData<HandshakeAuth>,
 ) -> Result<(), &'static str> {
@@ -217,7 +215,7 @@ pub async fn prepare<A: Adapter>(
     socket
         .extensions
         .insert(Inbox(Arc::new(InboxInner { queue, budget })));
-    tokio::spawn(consume(socket.clone(), io, live.clone(), events));
+    tokio::spawn(consume(socket.clone(), live.clone(), events));
     for event in EVENTS {
         socket.on(event, async |_: Enqueued| {});
     }
@@ -229,6 +227,8 @@ pub async fn prepare<A: Adapter>(
         }
         live.visitors.left();
     });
+    // Before joining: the broadcast this arrival causes and the greeting in `on_connect` share the record.
+    socket.extensions.insert(visitors::Sent::default());
     socket.join(VISITORS_ROOM);
     live.visitors.joined();
     Ok(())
@@ -236,23 +236,18 @@ pub async fn prepare<A: Adapter>(
 
 /// A new connection (after [`prepare`]): send it the visitor count.
 pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(live): State<Live>) {
-    let _ = socket.emit(VISITORS_ROOM, &live.visitors.estimate());
+    visitors::send(&socket, live.visitors.estimate());
 }
 
 /// Handles one socket's events in order, until it disconnected and its queue is drained.
-async fn consume<A: Adapter>(
-    socket: SocketRef<A>,
-    io: SocketIo<A>,
-    live: Live,
-    mut events: mpsc::Receiver<Queued>,
-) {
+async fn consume<A: Adapter>(socket: SocketRef<A>, live: Live, mut events: mpsc::Receiver<Queued>) {
     while let Some(event) = events.recv().await {
         match event {
             Queued::Auth(Some(Value::String(token))) => bind(&socket, &live, &token).await,
             Queued::Auth(_) => send_error(&socket, &ApiError::invalid("Expected an auth token")),
             Queued::Deauth => on_deauth(&socket),
-            Queued::Metric(args) => on_track_metric(&socket, &io, &live, args).await,
-            Queued::Error(error) => on_track_error(&socket, &io, &live, error).await,
+            Queued::Metric(args) => on_track_metric(&socket, &live, args).await,
+            Queued::Error(error) => on_track_error(&socket, &live, error).await,
             Queued::StartAnalyse => on_start_analyse(&socket, &live).await,
             Queued::StopAnalyse => on_stop_analyse(&socket, &live).await,
         }
@@ -305,11 +300,12 @@ fn on_deauth<A: Adapter>(socket: &SocketRef<A>) {
 
 /// Streams `payload` as `event` to the admins analysing, if any admin in the cluster is (see
 /// [`super::analysis`]): with nobody watching, nothing goes through the adapter (Redis).
-async fn stream<A: Adapter>(io: &SocketIo<A>, live: &Live, event: &str, payload: &Value) {
+async fn stream<A: Adapter>(socket: &SocketRef<A>, live: &Live, event: &str, payload: &Value) {
     if !live.analysis.active() {
         return;
     }
-    if let Err(err) = io.to(ANALYSIS_ROOM).emit(event, payload).await {
+    // Through the socket's namespace (not `io.to`, which panics once the namespace is gone at shutdown).
+    if let Err(err) = socket.within(ANALYSIS_ROOM).emit(event, payload).await {
         metrics::counter!("plaza_live_stream_failures_total").increment(1);
         tracing::debug!(%err, event, "could not stream to the analysis room");
     }
@@ -319,7 +315,6 @@ async fn stream<A: Adapter>(io: &SocketIo<A>, live: &Live, event: &str, payload:
 /// rejected events are not streamed as `liveEvent`.
 async fn on_track_metric<A: Adapter>(
     socket: &SocketRef<A>,
-    io: &SocketIo<A>,
     live: &Live,
     args: Option<(Value, Value)>,
 ) {
@@ -348,17 +343,12 @@ async fn on_track_metric<A: Adapter>(
         data: payload,
     });
     if let Some(live_event) = live_event {
-        stream(io, live, "liveEvent", &live_event).await;
+        stream(socket, live, "liveEvent", &live_event).await;
     }
 }
 
 /// `trackError <error>`: stored as `general/clientError` `{message, stack}` and streamed raw as `liveError`.
-async fn on_track_error<A: Adapter>(
-    socket: &SocketRef<A>,
-    io: &SocketIo<A>,
-    live: &Live,
-    error: Option<Value>,
-) {
+async fn on_track_error<A: Adapter>(socket: &SocketRef<A>, live: &Live, error: Option<Value>) {
     let error = error.unwrap_or(Value::Null);
     let field = |name: &str| error.get(name).cloned().unwrap_or(Value::Null);
     live.logs.push(NewLog {
@@ -367,7 +357,7 @@ async fn on_track_error<A: Adapter>(
         socket: Some(socket.id.to_string()),
         data: json!({ "message": field("message"), "stack": field("stack") }),
     });
-    stream(io, live, "liveError", &error).await;
+    stream(socket, live, "liveError", &error).await;
 }
 
 /// The bound identity, re-checked against the database, if it is an admin's; 401 otherwise.

@@ -1,6 +1,7 @@
 //! What the live listener does with requests outside the socket.io path: in `all` mode on one port, forward them
 //! to the HTTP API (actix-web, on an internal loopback port) so one address serves both, as the reference did;
-//! otherwise answer the live pods' probes `/healthz` and `/readyz` (cache and database reachable, not draining),
+//! otherwise answer the live pods' probes `/healthz` (alive, with the dependencies' state) and `/readyz` (not
+//! draining: a live process can serve sockets whatever its dependencies do),
 //! `/metrics` (Prometheus) and 404 in the JSON envelope.
 
 use std::convert::Infallible;
@@ -85,20 +86,18 @@ impl tower_service::Service<Request<Incoming>> for Fallback {
     fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let (upstream, client) = match self {
             // A live-only process still answers the liveness probe and the Prometheus scrape.
-            Self::Probes(_) if req.uri().path() == "/healthz" => {
-                return Box::pin(async { Ok(full(StatusCode::OK, r#"{"status":"ok"}"#.into())) });
+            Self::Probes(state) if req.uri().path() == "/healthz" => {
+                let body = crate::http::health(state).to_string();
+                return Box::pin(async { Ok(full(StatusCode::OK, body)) });
             }
             Self::Probes(state) if req.uri().path() == "/readyz" => {
-                let state = state.clone();
-                return Box::pin(async move {
-                    let (ready, body) = crate::http::readiness(&state).await;
-                    let status = if ready {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    };
-                    Ok(full(status, body.to_string()))
-                });
+                let (ready, body) = crate::http::readiness(state, crate::http::Role::Live);
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                return Box::pin(async move { Ok(full(status, body.to_string())) });
             }
             Self::Probes(_) if req.uri().path() == "/metrics" => {
                 return Box::pin(async {

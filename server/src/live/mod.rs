@@ -20,10 +20,8 @@ mod visitors;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use http::{HeaderValue, Method, header};
 use hyper_util::service::TowerToHyperService;
 use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::handler::ConnectHandler as _;
@@ -31,13 +29,12 @@ use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_layer::Layer as _;
 
 use self::analysis::Analysis;
 use self::driver::ManagedDriver;
 use self::fallback::{Fallback, Peer};
 use self::visitors::Visitors;
+use crate::cors::{CorsPolicy, CorsService};
 use crate::log_sink::LogSink;
 use crate::state::AppState;
 
@@ -69,9 +66,6 @@ impl std::ops::Deref for Live {
 
 /// The Redis adapter over plaza's reconnecting driver.
 type RedisAdapter<E> = CustomRedisAdapter<E, ManagedDriver>;
-
-/// How long start-up waits for the Redis adapter before serving without it (it keeps retrying meanwhile).
-const ADAPTER_START: Duration = Duration::from_secs(5);
 
 type Serve = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -121,9 +115,10 @@ impl LiveServer {
             builder = builder.transports([TransportType::Websocket]);
         }
         let builder = builder.with_state(live.clone());
+        let forwards_api = matches!(fallback, Fallback::Api { .. });
         let serve = match &config.redis_url {
             Some(url) => {
-                let driver = ManagedDriver::new(url.expose())
+                let driver = ManagedDriver::new(url.expose(), shutdown.clone())
                     .context("REDIS_URL cannot be used by the socket.io adapter")?;
                 let adapter = RedisAdapterCtr::new_with_driver(
                     driver,
@@ -132,8 +127,15 @@ impl LiveServer {
                 );
                 let builder = builder.with_adapter::<RedisAdapter<_>>(adapter);
                 let (service, io) = builder.build_with_inner_svc(fallback);
-                start_redis_namespace(io.clone(), shutdown.clone()).await;
-                serve(service, io, live, listener, shutdown)
+                // Registers at once, Redis or not: the driver subscribes the adapter's channels when it can.
+                io.ns(
+                    "/",
+                    events::on_connect::<RedisAdapter<Emitter>>
+                        .with(events::prepare::<RedisAdapter<Emitter>>),
+                )
+                .await
+                .map_err(|err| anyhow::anyhow!("the socket.io namespace cannot start: {err}"))?;
+                serve(service, forwards_api, io, live, listener, shutdown)
             }
             None => {
                 let builder: SocketIoBuilder<LocalAdapter> = builder;
@@ -142,7 +144,7 @@ impl LiveServer {
                     "/",
                     events::on_connect::<LocalAdapter>.with(events::prepare::<LocalAdapter>),
                 );
-                serve(service, io, live, listener, shutdown)
+                serve(service, forwards_api, io, live, listener, shutdown)
             }
         };
         let serve = Box::pin(async move {
@@ -164,74 +166,29 @@ impl LiveServer {
     }
 }
 
-/// Registers the namespace on the Redis adapter (which subscribes to its channels). Waits up to
-/// [`ADAPTER_START`]; if Redis is down it keeps retrying in the background, and clients get "Invalid namespace"
-/// until it succeeds.
-async fn start_redis_namespace(io: SocketIo<RedisAdapter<Emitter>>, shutdown: CancellationToken) {
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut ready_tx = Some(ready_tx);
-        loop {
-            match io
-                .ns(
-                    "/",
-                    events::on_connect::<RedisAdapter<Emitter>>
-                        .with(events::prepare::<RedisAdapter<Emitter>>),
-                )
-                .await
-            {
-                Ok(()) => {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    } else {
-                        tracing::info!("socket.io Redis adapter is up");
-                    }
-                    return;
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "socket.io Redis adapter cannot start yet; retrying")
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
-    });
-    if tokio::time::timeout(ADAPTER_START, ready_rx).await.is_err() {
-        tracing::error!("socket.io Redis adapter not ready; serving sockets once Redis answers");
-    }
-}
-
-/// CORS for the web client's origin (needed by polling from another origin; websockets ignore it).
-fn cors(state: &AppState) -> CorsLayer {
-    let origin = state.config.client_url.trim_end_matches('/').to_owned();
-    let allow = match HeaderValue::from_str(&origin) {
-        Ok(origin) => AllowOrigin::exact(origin),
-        Err(_) => AllowOrigin::list([]),
-    };
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-}
-
 /// The accept loop (plain hyper HTTP/1 with upgrades, as socketioxide requires).
 fn serve<A: Adapter>(
     service: socketioxide::service::SocketIoService<Fallback, A>,
+    forwards_api: bool,
     io: SocketIo<A>,
     live: Live,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Serve {
-    live.visitors.start(io.clone(), shutdown.clone());
+    let emitters = live.visitors.start(io.clone(), shutdown.clone());
     live.analysis.start(shutdown.clone());
-    let service = cors(&live.state).layer(service);
     let config = &live.state.config;
     let admission = listener::Admission::new(&config.live_limits, config.trusted_proxies.clone());
     let http1 = listener::http1_builder(&config.live_limits);
     let limits = config.live_limits.clone();
+    // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
+    // request it forwards to the API gets the API's CORS headers only.
+    let service = CorsService::new(
+        service,
+        CorsPolicy::new(&live.state.config),
+        &live.state.config.socket_path,
+        forwards_api,
+    );
     Box::pin(async move {
         listener::accept_loop(listener, admission, shutdown, |io, peer| {
             let service = tower_http::add_extension::AddExtension::new(service.clone(), Peer(peer));
@@ -248,6 +205,11 @@ fn serve<A: Adapter>(
             }
         })
         .await;
+        // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
+        // socketioxide), then the sockets close.
+        for emitter in emitters {
+            let _ = emitter.await;
+        }
         io.close().await;
         tracing::info!("live server stopped");
     })

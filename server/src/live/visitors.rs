@@ -3,9 +3,16 @@
 //! it), so the cluster count is one small read and a crashed process's sockets vanish within the TTL. A process
 //! whose share changed publishes a notice; every process then re-reads the sum and emits it to its *own* sockets
 //! (no adapter traffic, no cross-node `fetchSockets`), at most once per `VISITORS_DEBOUNCE_MS`.
+//!
+//! Through a Redis outage the count stays honest: what is emitted is always *the other processes' sockets as last
+//! read plus this process's sockets now*, so it never drops below the local count (a process started while Redis
+//! is down counts its own sockets). When Redis is back (a pub/sub resync, or the first read that succeeds after
+//! failures) the process writes its share at once, and for one heartbeat — the time every process takes to
+//! re-register its share in a restarted, empty Redis — a lower sum is taken for a missing share, not for fewer
+//! visitors: the count may rise in that window but not fall.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use plaza_core::Cache;
@@ -13,12 +20,36 @@ use plaza_core::cache::Notice;
 use plaza_core::live::{VISITORS_CHANNEL, VISITORS_GAUGE};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The room every socket joins and the event carrying the count (the reference's names).
 pub const ROOM: &str = "site-visitors";
+
+/// The count last sent to one socket (in its extensions): a socket is sent a count only when it differs from the
+/// last one it got, so the greeting at connect and the broadcast its own arrival causes do not both reach it
+/// (issue #18: each new socket got `site-visitors` twice).
+#[derive(Clone, Debug)]
+pub struct Sent(Arc<AtomicI64>);
+
+impl Default for Sent {
+    fn default() -> Self {
+        Self(Arc::new(AtomicI64::new(-1)))
+    }
+}
+
+/// Sends `count` to `socket` unless it is what the socket last got.
+pub fn send<A: Adapter>(socket: &SocketRef<A>, count: i64) {
+    let repeated = socket
+        .extensions
+        .get::<Sent>()
+        .is_some_and(|sent| sent.0.swap(count, Ordering::SeqCst) == count);
+    if !repeated {
+        let _ = socket.emit(ROOM, &count);
+    }
+}
 
 /// The shortest gap between two writes of this process's share: the first change after a quiet spell is written at
 /// once, later ones are gathered until the gap has passed (a connection burst costs a few writes, not one per
@@ -41,7 +72,12 @@ struct Inner {
     written: AtomicI64,
     /// The other processes' sockets as of the last read (the total minus this process's share then).
     others: AtomicI64,
+    /// Wakes the share writer.
     changed: Notify,
+    /// Wakes the broadcaster on a local join or leave (the count moves even while Redis is away).
+    local_changed: Notify,
+    /// The cache may have lost this process's share (Redis restarted or was unreachable): write and announce it.
+    rewrite: AtomicBool,
 }
 
 impl Visitors {
@@ -56,6 +92,8 @@ impl Visitors {
             written: AtomicI64::new(0),
             others: AtomicI64::new(0),
             changed: Notify::new(),
+            local_changed: Notify::new(),
+            rewrite: AtomicBool::new(false),
         }))
     }
 
@@ -64,6 +102,7 @@ impl Visitors {
         let now = self.0.local.fetch_add(1, Ordering::SeqCst) + 1;
         metrics::gauge!("plaza_live_connections").set(now as f64);
         self.0.changed.notify_one();
+        self.0.local_changed.notify_one();
     }
 
     /// A socket left this process.
@@ -71,6 +110,7 @@ impl Visitors {
         let now = self.0.local.fetch_sub(1, Ordering::SeqCst) - 1;
         metrics::gauge!("plaza_live_connections").set(now as f64);
         self.0.changed.notify_one();
+        self.0.local_changed.notify_one();
     }
 
     /// Sockets connected to this process.
@@ -85,14 +125,27 @@ impl Visitors {
     }
 
     /// Starts the two background tasks (share writer, broadcaster) until `shutdown`; on shutdown this process's
-    /// share is removed so the others' counts drop at once.
-    pub fn start<A: Adapter>(&self, io: SocketIo<A>, shutdown: CancellationToken) {
-        tokio::spawn(self.clone().write_loop(shutdown.clone()));
-        tokio::spawn(self.clone().broadcast_loop(io, shutdown));
+    /// share is removed so the others' counts drop at once. The caller awaits the handles before the socket.io
+    /// namespace goes, so nothing emits into a closed server.
+    pub fn start<A: Adapter>(
+        &self,
+        io: SocketIo<A>,
+        shutdown: CancellationToken,
+    ) -> [tokio::task::JoinHandle<()>; 2] {
+        [
+            tokio::spawn(self.clone().write_loop(shutdown.clone())),
+            tokio::spawn(self.clone().broadcast_loop(io, shutdown)),
+        ]
     }
 
     fn heartbeat(&self) -> Duration {
         self.0.ttl / 3
+    }
+
+    /// Asks the writer to write and announce this process's share now (the cache may have lost it).
+    fn rewrite(&self) {
+        self.0.rewrite.store(true, Ordering::SeqCst);
+        self.0.changed.notify_one();
     }
 
     /// Keeps this process's share of the gauge current: on change (coalesced) and every heartbeat.
@@ -112,6 +165,9 @@ impl Visitors {
                 }
                 () = tokio::time::sleep(self.heartbeat()) => {}
                 () = shutdown.cancelled() => break,
+            }
+            if inner.rewrite.swap(false, Ordering::SeqCst) {
+                published = None;
             }
             last_write = Some(Instant::now());
             let local = self.local();
@@ -135,7 +191,7 @@ impl Visitors {
                 }
                 Err(err) => {
                     if !failing {
-                        tracing::warn!(%err, "could not write the visitor count; retrying every heartbeat");
+                        tracing::warn!(%err, "could not write the visitor count; retrying when the cache is back");
                         failing = true;
                     }
                     // After an outage (a restarted Redis is empty) announce again once written.
@@ -149,39 +205,55 @@ impl Visitors {
         let _ = inner.cache.publish(VISITORS_CHANNEL, &inner.node).await;
     }
 
-    /// Emits the cluster count to this process's sockets after a change notice (at most once per debounce
-    /// window, the first at once) and whenever a heartbeat finds it changed (a crashed process expired).
+    /// Emits the cluster count to this process's sockets after a change notice or a local join/leave (at most once
+    /// per debounce window, the first at once) and whenever a heartbeat finds it changed (a crashed process
+    /// expired). See the module header for what happens while Redis is away and when it returns.
     async fn broadcast_loop<A: Adapter>(self, io: SocketIo<A>, shutdown: CancellationToken) {
         let inner = &self.0;
         let mut subscription = None;
         let mut last_sent: Option<i64> = None;
+        let mut reachable = true;
+        let mut settle_until: Option<Instant> = None;
         let started = Instant::now();
         let mut last_emit = started.checked_sub(inner.debounce).unwrap_or(started);
         loop {
             if subscription.is_none() {
                 match inner.cache.subscribe(VISITORS_CHANNEL).await {
                     Ok(sub) => subscription = Some(sub),
-                    Err(err) => tracing::warn!(%err, "cannot subscribe to visitor notices yet"),
+                    Err(err) => tracing::debug!(%err, "cannot subscribe to visitor notices yet"),
                 }
             }
+            // Without a subscription, retry it soon rather than after a whole heartbeat.
+            let pause = if subscription.is_some() {
+                self.heartbeat()
+            } else {
+                self.heartbeat().min(Duration::from_secs(1))
+            };
             let notice = async {
                 match subscription.as_mut() {
                     Some(sub) => sub.recv().await,
                     None => std::future::pending().await,
                 }
             };
-            let noticed = tokio::select! {
+            let wake = tokio::select! {
                 notice = notice => match notice {
-                    Some(Notice::Message(_) | Notice::Resync) => true,
+                    Some(Notice::Message(_)) => Wake::Notice,
+                    Some(Notice::Resync) => {
+                        // Redis is back (maybe empty): re-register at once, and let every process do the same.
+                        self.rewrite();
+                        settle_until = Some(Instant::now() + self.heartbeat());
+                        Wake::Notice
+                    }
                     None => {
                         subscription = None;
-                        false
+                        Wake::Tick
                     }
                 },
-                () = tokio::time::sleep(self.heartbeat()) => false,
+                () = inner.local_changed.notified() => Wake::Local,
+                () = tokio::time::sleep(pause) => Wake::Tick,
                 () = shutdown.cancelled() => break,
             };
-            if noticed {
+            if wake != Wake::Tick {
                 tokio::select! {
                     () = tokio::time::sleep_until(last_emit + inner.debounce) => {}
                     () = shutdown.cancelled() => break,
@@ -192,25 +264,56 @@ impl Visitors {
                     }
                 }
             }
+            if shutdown.is_cancelled() {
+                break;
+            }
             // Our share inside the sum is what was last written (a write racing this read is corrected by the
             // notice it publishes).
             let ours = inner.written.load(Ordering::SeqCst);
             let total = match inner.cache.gauge_sum(VISITORS_GAUGE).await {
-                Ok(total) => total,
+                Ok(total) => {
+                    if !reachable {
+                        reachable = true;
+                        self.rewrite();
+                        settle_until = Some(Instant::now() + self.heartbeat());
+                    }
+                    inner.others.store((total - ours).max(0), Ordering::SeqCst);
+                    self.estimate()
+                }
                 Err(err) => {
-                    tracing::debug!(%err, "could not read the visitor count");
-                    continue;
+                    if reachable {
+                        tracing::warn!(%err, "cannot read the visitor count; counting from the last read");
+                        reachable = false;
+                    }
+                    self.estimate()
                 }
             };
-            inner.others.store(total - ours, Ordering::SeqCst);
-            if noticed || last_sent != Some(total) {
+            let settling = settle_until.is_some_and(|until| Instant::now() < until);
+            let total = match last_sent {
+                Some(sent) if settling && total < sent => sent,
+                _ => total,
+            };
+            if wake == Wake::Notice || last_sent != Some(total) {
                 last_emit = Instant::now();
                 last_sent = Some(total);
                 metrics::gauge!("plaza_live_visitors").set(total as f64);
-                if let Err(err) = io.local().to(ROOM).emit(ROOM, &total).await {
-                    tracing::warn!(%err, "could not emit the visitor count");
+                // `of` rather than `to`: no panic if the namespace is gone (shutdown).
+                let Some(ns) = io.of("/") else { break };
+                for socket in ns.local().to(ROOM).sockets() {
+                    send(&socket, total);
                 }
             }
         }
     }
+}
+
+/// Why the broadcaster woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A change notice from some process (or a resync).
+    Notice,
+    /// A socket joined or left this process.
+    Local,
+    /// The heartbeat.
+    Tick,
 }

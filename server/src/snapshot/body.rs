@@ -1,6 +1,7 @@
 //! Builds the served bodies once per version: JSON shaped as the deconf reference, plus gzip and brotli
 //! encodings and strong ETags (one per encoding, all derived from the JSON's hash).
 
+use std::collections::HashSet;
 use std::io::Write as _;
 
 use actix_web::web::Bytes;
@@ -78,8 +79,10 @@ fn public_session(session: &Session) -> Session {
     }
 }
 
-fn confirmed(schedule: &Schedule) -> impl Iterator<Item = &Session> {
-    schedule.sessions.iter().filter(|s| s.state == "confirmed")
+/// The sessions `/schedule` lists (all of them for versions imported under the public rule; older versions may
+/// hold unconfirmed or unplaced ones, which stay out).
+fn listed(schedule: &Schedule) -> impl Iterator<Item = &Session> {
+    schedule.sessions.iter().filter(|s| s.is_listed())
 }
 
 /// `GET /schedule`: the deconf `ScheduleRecord` (+ plaza's `breaks`).
@@ -88,17 +91,25 @@ pub fn schedule(schedule: &Schedule, settings: &Settings) -> anyhow::Result<Repr
     struct Record<'a> {
         sessions: Vec<Session>,
         slots: &'a [plaza_core::model::schedule::Slot],
-        speakers: &'a [plaza_core::model::schedule::Speaker],
+        speakers: Vec<&'a plaza_core::model::schedule::Speaker>,
         themes: &'a [plaza_core::model::schedule::Theme],
         tracks: &'a [plaza_core::model::schedule::Track],
         types: &'a [plaza_core::model::schedule::SessionType],
         breaks: &'a [plaza_core::model::schedule::Break],
         settings: &'a Settings,
     }
+    let presenting: HashSet<&str> = listed(schedule)
+        .flat_map(|s| &s.speakers)
+        .map(String::as_str)
+        .collect();
     Representation::of(&Record {
-        sessions: confirmed(schedule).map(public_session).collect(),
+        sessions: listed(schedule).map(public_session).collect(),
         slots: &schedule.slots,
-        speakers: &schedule.speakers,
+        speakers: schedule
+            .speakers
+            .iter()
+            .filter(|speaker| presenting.contains(speaker.id.as_str()))
+            .collect(),
         themes: &schedule.themes,
         tracks: &schedule.tracks,
         types: &schedule.types,
@@ -107,13 +118,13 @@ pub fn schedule(schedule: &Schedule, settings: &Settings) -> anyhow::Result<Repr
     })
 }
 
-/// `GET /schedule/whats-on`: confirmed sessions without slot and links.
+/// `GET /schedule/whats-on`: the listed sessions without slot and links.
 pub fn whats_on(schedule: &Schedule) -> anyhow::Result<Representation> {
     #[derive(Serialize)]
     struct WhatsOn {
         sessions: Vec<Session>,
     }
-    let sessions = confirmed(schedule)
+    let sessions = listed(schedule)
         .map(|s| Session {
             slot: None,
             ..public_session(s)

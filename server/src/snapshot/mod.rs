@@ -10,6 +10,7 @@ mod content;
 pub mod refresher;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::web::Bytes;
@@ -56,10 +57,12 @@ impl Snapshot {
         }
         let schedule_body = body::schedule(&schedule, &settings)?;
         let whats_on_body = body::whats_on(&schedule)?;
+        // Only listed sessions can be found by id, so every route resolves ids against the public set.
         let sessions = schedule
             .sessions
             .iter()
             .enumerate()
+            .filter(|(_, s)| s.is_listed())
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         let slots = schedule
@@ -79,7 +82,8 @@ impl Snapshot {
         })
     }
 
-    /// The session with `id`, any state.
+    /// The public session with `id` (one that `/schedule` lists); `None` for an unknown id and for a session that
+    /// is not public alike, so no route can tell them apart.
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.get(id).map(|&i| &self.schedule.sessions[i])
     }
@@ -99,6 +103,8 @@ pub struct ScheduleStore {
     settings: Arc<ArcSwap<Settings>>,
     /// Serialises rebuilds, so a new schedule and new settings arriving together cannot undo each other.
     writer: Arc<Mutex<()>>,
+    /// True once the published version is served (or the database said none is published): the API is ready.
+    loaded: Arc<AtomicBool>,
 }
 
 impl ScheduleStore {
@@ -111,7 +117,18 @@ impl ScheduleStore {
             schedule: Arc::new(ArcSwap::from_pointee(Schedule::default())),
             settings: Arc::new(ArcSwap::new(settings)),
             writer: Arc::default(),
+            loaded: Arc::default(),
         })
+    }
+
+    /// True once the start-up load is done: the published version is served, or none was ever published.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
+    }
+
+    /// Records that the start-up load is done (see [`ScheduleStore::is_loaded`]).
+    pub fn mark_loaded(&self) {
+        self.loaded.store(true, Ordering::SeqCst);
     }
 
     /// The snapshot being served.

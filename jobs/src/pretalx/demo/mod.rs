@@ -11,7 +11,7 @@ use url::Url;
 use crate::pretalx::client::{ClientConfig, PretalxClient, PretalxError};
 use crate::pretalx::config::{ImportConfig, QuestionIds, SessionTypeOverride};
 use crate::pretalx::map::map_schedule;
-use crate::pretalx::transport::{MemoryDataset, MemoryTransport};
+use crate::pretalx::memory::{MemoryDataset, MemoryTransport};
 use plaza_core::model::schedule::{Layout, Schedule};
 
 mod fixture;
@@ -25,6 +25,8 @@ use fixture::{
 pub const DEMO_BASE_URL: &str = "https://demo.pretalx.invalid/api/";
 /// Slug of the demo event.
 pub const DEMO_EVENT: &str = "plaza-demo";
+/// Id of the demo's released schedule (a `wip` draft with the next id exists too, holding nothing).
+pub const DEMO_SCHEDULE: i64 = 77;
 /// Question whose answers hold session links.
 pub const LINKS_QUESTION: i64 = 101;
 /// Question whose answers hold recommended URLs.
@@ -57,7 +59,6 @@ pub fn import_config() -> ImportConfig {
             (504, plenary("fas", "star")),
         ]),
         locales: vec!["en".to_owned(), "es".to_owned()],
-        ..ImportConfig::default()
     }
 }
 
@@ -178,6 +179,13 @@ impl Generator {
                 ("tags".to_owned(), tags.collect()),
                 ("submission-types".to_owned(), types.collect()),
                 ("questions".to_owned(), questions.to_vec()),
+                (
+                    "schedules".to_owned(),
+                    vec![
+                        json!({"id": DEMO_SCHEDULE, "version": "1.0", "published": format!("{}T09:00:00-05:00", self.start - Days::new(7))}),
+                        json!({"id": DEMO_SCHEDULE + 1, "version": null, "published": null}),
+                    ],
+                ),
                 ("speakers".to_owned(), self.speakers),
                 ("submissions".to_owned(), self.submissions),
                 ("slots".to_owned(), self.slots),
@@ -455,7 +463,8 @@ impl Generator {
             (end_h * 60 + end_m) - (start_h * 60 + start_m)
         });
         self.slots.push(json!({
-            "id": id, "room": room, "start": start, "end": end, "submission": submission, "schedule": 77,
+            "id": id, "room": room, "start": start, "end": end, "submission": submission, "schedule": DEMO_SCHEDULE,
+            "is_visible": times.is_some(),
             "description": description, "duration": duration,
         }));
         id

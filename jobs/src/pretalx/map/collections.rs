@@ -2,37 +2,39 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::Utc;
-
-use super::Mapper;
+use super::{Mapper, public};
+use crate::pretalx::limits;
 use crate::pretalx::wire::{self, I18n, PretalxData};
 use plaza_core::model::schedule::{
-    Break, Layout, Localised, PretalxTrack, Session, SessionType, Speaker, Theme, Track,
+    Break, Layout, LintRule, Localised, PretalxTrack, Session, SessionType, Speaker, Theme, Track,
     hash_email, slot_id,
 };
 
 /// Icon of a session type that the config does not override.
 pub const DEFAULT_ICON: [&str; 2] = ["fas", "users"];
 
-/// Emails of the speakers of confirmed sessions, hashed, sorted, unique.
-pub(super) fn facilitators(sessions: &[Session], data: &PretalxData) -> Vec<String> {
+/// Emails of the speakers of confirmed submissions, hashed, sorted, unique. Never published (it feeds sign-in's
+/// facilitator role), so a confirmed speaker can sign in before the schedule places their session.
+pub(super) fn facilitators(data: &PretalxData) -> Vec<String> {
     let emails: HashMap<&str, &str> = data
         .speakers
         .iter()
         .filter_map(|speaker| Some((speaker.code.as_str(), speaker.email.as_deref()?)))
         .filter(|(_, email)| !email.trim().is_empty())
         .collect();
-    let hashes: BTreeSet<String> = sessions
+    let hashes: BTreeSet<String> = data
+        .submissions
         .iter()
-        .filter(|session| session.state == "confirmed")
-        .flat_map(|session| &session.speakers)
+        .filter(|submission| public::state_is_public(&submission.state))
+        .flat_map(|submission| &submission.speakers)
         .filter_map(|code| emails.get(code.as_str()).map(|email| hash_email(email)))
         .collect();
     hashes.into_iter().collect()
 }
 
 impl<'a> Mapper<'a> {
-    pub(super) fn breaks(&mut self) -> Vec<Break> {
+    /// Breaks placed in the released schedule (a room is optional for a break).
+    pub(super) fn breaks(&self) -> Vec<Break> {
         let mut breaks = Vec::new();
         for slot in self
             .data
@@ -40,14 +42,10 @@ impl<'a> Mapper<'a> {
             .iter()
             .filter(|slot| slot.submission.is_none())
         {
-            let (Some(start), Some(end)) = (slot.start, slot.end) else {
-                continue; // A break without times is not in the published grid.
+            let Ok((start, end)) = public::placement(slot, self.released) else {
+                continue; // Not in the public grid.
             };
-            let (start, end) = (start.with_timezone(&Utc), end.with_timezone(&Utc));
-            if end <= start {
-                continue;
-            }
-            self.slot_times.insert((start, end));
+            self.slot_times.borrow_mut().insert((start, end));
             let title = match &slot.description {
                 Some(description) => self.localise(description),
                 None => Localised::new(),
@@ -78,7 +76,16 @@ impl<'a> Mapper<'a> {
             .or_else(|| all.values().next())
             .cloned()
             .unwrap_or_default();
-        self.with_default(kept, &fallback)
+        let bounded = kept
+            .into_iter()
+            .map(|(locale, text)| (locale, self.name(&text)))
+            .collect();
+        self.with_default(bounded, &self.name(&fallback))
+    }
+
+    /// A name within [`limits::NAME_CHARS`] (a longer one is cut and reported).
+    fn name(&self, text: &str) -> String {
+        self.bounded(text, limits::NAME_CHARS, "name", None)
     }
 
     fn with_default(&self, mut localised: Localised, fallback: &str) -> Localised {
@@ -144,30 +151,49 @@ impl<'a> Mapper<'a> {
             .collect()
     }
 
-    pub(super) fn speakers(&self) -> Vec<Speaker> {
+    /// The speakers of the public `sessions`, by code; nobody else is published.
+    pub(super) fn speakers(&self, sessions: &[Session]) -> Vec<Speaker> {
         let default = self.config.default_locale();
+        let public: BTreeSet<&str> = sessions
+            .iter()
+            .flat_map(|session| &session.speakers)
+            .map(String::as_str)
+            .collect();
         let mut speakers: Vec<Speaker> = self
             .data
             .speakers
             .iter()
+            .filter(|speaker| public.contains(speaker.code.as_str()))
             .map(|speaker| {
+                let code = Some(speaker.code.as_str());
                 let affiliation = self
                     .config
                     .questions
                     .affiliation
-                    .and_then(|question| self.answer_texts(question, &speaker.code).next())
+                    .and_then(|question| {
+                        self.answer_texts(question, &speaker.code)
+                            .into_iter()
+                            .next()
+                    })
                     .unwrap_or_default()
                     .trim()
                     .to_owned();
+                let biography = speaker.biography.as_deref().unwrap_or_default();
+                let headshot = speaker
+                    .avatar_url
+                    .as_deref()
+                    .filter(|avatar| !avatar.trim().is_empty())
+                    .and_then(|avatar| self.web_url(avatar, "avatar", code))
+                    .unwrap_or_default();
                 Speaker {
                     id: speaker.code.clone(),
-                    name: speaker.name.clone(),
+                    name: self.bounded(&speaker.name, limits::NAME_CHARS, "speaker name", code),
                     role: Localised::from([(default.to_owned(), affiliation)]),
                     bio: Localised::from([(
                         default.to_owned(),
-                        speaker.biography.clone().unwrap_or_default(),
+                        self.bounded(biography, limits::BIOGRAPHY_CHARS, "biography", code),
                     )]),
-                    headshot: Some(speaker.avatar_url.clone().unwrap_or_default()),
+                    headshot: Some(headshot),
                 }
             })
             .collect();
@@ -175,18 +201,33 @@ impl<'a> Mapper<'a> {
         speakers
     }
 
+    /// The public tags, by id; the others are reported.
     pub(super) fn themes(&self) -> Vec<Theme> {
         let mut tags: Vec<&wire::Tag> = self.data.tags.iter().collect();
         tags.sort_by_key(|tag| tag.id);
-        tags.into_iter()
-            .map(|tag| Theme {
+        let mut themes = Vec::new();
+        for tag in tags {
+            if !public::tag_is_public(tag) {
+                self.issue(
+                    LintRule::PrivateTag,
+                    None,
+                    None,
+                    format!(
+                        "tag {} is not public; left out of themes and sessions",
+                        tag.id
+                    ),
+                );
+                continue;
+            }
+            themes.push(Theme {
                 id: tag.id.to_string(),
                 title: Localised::from([(
                     self.config.default_locale().to_owned(),
-                    tag.tag.clone(),
+                    self.name(&tag.tag),
                 )]),
-            })
-            .collect()
+            });
+        }
+        themes
     }
 
     pub(super) fn types(&self) -> Vec<SessionType> {

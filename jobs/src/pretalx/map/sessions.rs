@@ -1,26 +1,13 @@
 //! Sessions of one submission: ids, slots, texts, links, host languages and their lint findings.
 
-use chrono::Utc;
-use url::Url;
-
+use super::public::{self, Unplaced};
 use super::{Mapper, SlotTimes};
 use crate::pretalx::config::ImportConfig;
+use crate::pretalx::limits;
 use crate::pretalx::wire;
 use plaza_core::model::schedule::{
     LintRule, Localised, LocalisedLink, Session, Visibility, slot_id,
 };
-
-/// Tokens of `text` (split on whitespace) that parse as absolute URLs with a host and a path, as the reference.
-pub fn parse_urls(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .filter(|token| {
-            Url::parse(token).is_ok_and(|url| {
-                url.host_str().is_some_and(|host| !host.is_empty()) && !url.path().is_empty()
-            })
-        })
-        .map(str::to_owned)
-        .collect()
-}
 
 /// Host languages: the content locale, `asl` / `cc` from the configured tags, `-mozilla` suffixes removed.
 pub fn host_languages(content_locale: &str, tags: &[i64], config: &ImportConfig) -> Vec<String> {
@@ -37,93 +24,151 @@ pub fn host_languages(content_locale: &str, tags: &[i64], config: &ImportConfig)
         .collect()
 }
 
+/// The parts of a session that every session of its submission shares.
+struct Shared {
+    title: Localised,
+    content: Localised,
+    cover_image: String,
+    links: Vec<LocalisedLink>,
+    recommendations: Vec<LocalisedLink>,
+}
+
 fn strip_mozilla(locale: &str) -> &str {
     locale.strip_suffix("-mozilla").unwrap_or(locale)
 }
 
 impl<'a> Mapper<'a> {
-    /// The sessions of one submission, each with its slot times for sorting.
-    pub(super) fn sessions_of(
-        &mut self,
-        submission: &wire::Submission,
-    ) -> Vec<(Option<SlotTimes>, Session)> {
+    /// The public sessions of one submission, each with its slot times for sorting; none (and a lint entry or a
+    /// count saying why) when the submission is not public.
+    pub(super) fn sessions_of(&self, submission: &wire::Submission) -> Vec<(SlotTimes, Session)> {
+        let code = submission.code.as_str();
         let slots = self
             .slots_by_submission
-            .get(submission.code.as_str())
-            .cloned()
+            .get(code)
+            .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut scheduled: Vec<(SlotTimes, i64, Option<i64>)> = Vec::new();
-        for slot in &slots {
-            match (slot.start, slot.end) {
-                (Some(start), Some(end)) if end > start => {
-                    scheduled.push((
-                        (start.with_timezone(&Utc), end.with_timezone(&Utc)),
-                        slot.id,
-                        slot.room,
-                    ));
-                }
-                (Some(start), Some(end)) => self.issue(
-                    LintRule::InvalidSlotTimes,
+        let mut placed: Vec<(SlotTimes, i64, i64)> = Vec::new();
+        let mut unplaced = Vec::new();
+        for slot in slots {
+            match public::placement(slot, self.released) {
+                Ok(times) => placed.push((times, slot.id, slot.room.unwrap_or_default())),
+                Err(why) => unplaced.push(why),
+            }
+        }
+        if !public::state_is_public(&submission.state) {
+            *self
+                .skipped_by_state
+                .borrow_mut()
+                .entry(submission.state.clone())
+                .or_default() += 1;
+            if !placed.is_empty() {
+                self.issue(
+                    LintRule::NotConfirmed,
                     None,
-                    Some(&submission.code),
+                    Some(code),
                     format!(
-                        "slot {} ends ({end}) before it starts ({start}); treated as unscheduled",
-                        slot.id
+                        "{} (not confirmed) but placed in the released schedule; left out, as Pretalx does",
+                        submission.state
                     ),
+                );
+            }
+            return Vec::new();
+        }
+        if placed.is_empty() {
+            // The most telling reason: a released slot's problem before "only in the draft".
+            let why = unplaced
+                .iter()
+                .copied()
+                .min_by_key(|why| *why == Unplaced::NotReleased);
+            let (rule, reason) = match why {
+                Some(Unplaced::NoRoom) => (LintRule::NoRoom, Unplaced::NoRoom.reason()),
+                Some(Unplaced::InvalidTimes) => {
+                    (LintRule::InvalidSlotTimes, Unplaced::InvalidTimes.reason())
+                }
+                Some(why) => (LintRule::Unscheduled, why.reason()),
+                None => (
+                    LintRule::Unscheduled,
+                    "it has no slot in the released schedule",
                 ),
-                _ => {}
-            }
+            };
+            self.issue(
+                rule,
+                None,
+                Some(code),
+                format!("confirmed, but {reason}; left out"),
+            );
+            return Vec::new();
         }
-        scheduled.sort();
-        if scheduled.is_empty() {
-            if !self.config.unscheduled_states.contains(&submission.state) {
-                *self
-                    .skipped_by_state
-                    .entry(submission.state.clone())
-                    .or_default() += 1;
-                return Vec::new();
-            }
-            // An unscheduled slot may still carry the room planned for it.
-            let room = slots.iter().find_map(|slot| slot.room);
-            let session = self.session(submission, 1, None, room);
-            return vec![(None, session)];
-        }
+        placed.sort();
+        let shared = self.shared(submission);
         let mut sessions = Vec::new();
-        for (index, (times, _, room)) in scheduled.into_iter().enumerate() {
-            self.slot_times.insert(times);
-            let session = self.session(submission, index + 1, Some(times), room);
-            sessions.push((Some(times), session));
+        for (index, (times, _, room)) in placed.into_iter().enumerate() {
+            self.slot_times.borrow_mut().insert(times);
+            let session = self.session(submission, &shared, index + 1, times, room);
+            if index == 0 {
+                self.lint_session(submission, &session, room);
+            }
+            sessions.push((times, session));
         }
         sessions
     }
 
-    fn session(
-        &mut self,
-        submission: &wire::Submission,
-        number: usize,
-        times: Option<SlotTimes>,
-        room: Option<i64>,
-    ) -> Session {
-        let id = format!("{}-{number}", submission.code);
-        let text = |value: &str| self.submission_text(submission, value);
-        let description = submission
+    /// What every session of `submission` shares, bounded and filtered (reported once per submission).
+    fn shared(&self, submission: &wire::Submission) -> Shared {
+        let code = Some(submission.code.as_str());
+        let (description, what) = submission
             .description
             .as_deref()
             .filter(|text| !text.trim().is_empty())
-            .or(submission.abstract_text.as_deref())
+            .map(|text| (text, "description"))
+            .or(submission
+                .abstract_text
+                .as_deref()
+                .map(|text| (text, "abstract")))
             .unwrap_or_default();
-        let session = Session {
+        let title = self.bounded(&submission.title, limits::TITLE_CHARS, "title", code);
+        let content = self.bounded(description, limits::TEXT_CHARS, what, code);
+        let cover_image = submission
+            .image
+            .as_deref()
+            .filter(|image| !image.trim().is_empty())
+            .and_then(|image| self.web_url(image, "image", code))
+            .unwrap_or_default();
+        Shared {
+            title: self.submission_text(submission, &title),
+            content: self.submission_text(submission, &content),
+            cover_image,
+            links: self.links(submission),
+            recommendations: self.recommendations(submission),
+        }
+    }
+
+    fn session(
+        &self,
+        submission: &wire::Submission,
+        shared: &Shared,
+        number: usize,
+        times: SlotTimes,
+        room: i64,
+    ) -> Session {
+        Session {
+            id: format!("{}-{number}", submission.code),
             session_type: submission
                 .submission_type
                 .map(|kind| kind.to_string())
                 .unwrap_or_default(),
-            slot: times.map(|(start, end)| slot_id(start, end)),
-            track: room.map(|room| room.to_string()).unwrap_or_default(),
-            themes: submission.tags.iter().map(i64::to_string).collect(),
-            cover_image: Some(submission.image.clone().unwrap_or_default()),
-            title: text(&submission.title),
-            content: text(description),
-            links: self.links(submission),
+            slot: Some(slot_id(times.0, times.1)),
+            track: room.to_string(),
+            themes: submission
+                .tags
+                .iter()
+                .filter(|tag| self.public_tags.contains(tag))
+                .map(i64::to_string)
+                .collect(),
+            cover_image: Some(shared.cover_image.clone()),
+            title: shared.title.clone(),
+            content: shared.content.clone(),
+            links: shared.links.clone(),
             host_languages: host_languages(
                 &submission.content_locale,
                 &submission.tags,
@@ -143,11 +188,8 @@ impl<'a> Mapper<'a> {
             participant_cap: submission.attendee_signup_capacity,
             proxy_url: None,
             hide_from_schedule: false,
-            recommendations: self.recommendations(submission),
-            id,
-        };
-        self.lint_session(submission, &session, room);
-        session
+            recommendations: shared.recommendations.clone(),
+        }
     }
 
     /// `{default: text}`, plus `{content locale: text}` when that locale is configured: the reference filed
@@ -167,81 +209,76 @@ impl<'a> Mapper<'a> {
         localised
     }
 
-    pub(super) fn answer_texts(
-        &self,
-        question: i64,
-        owner: &str,
-    ) -> impl Iterator<Item = &'a str> + use<'a> {
+    /// The answers to `question` by `owner` (a submission or speaker code), each within the answer limit (a
+    /// longer one is cut and reported).
+    pub(super) fn answer_texts(&self, question: i64, owner: &str) -> Vec<String> {
         self.answers
             .get(&(question, owner))
-            .cloned()
+            .map(Vec::as_slice)
             .unwrap_or_default()
-            .into_iter()
+            .iter()
             .filter_map(|answer| answer.answer.as_deref())
+            .map(|text| {
+                let what = format!("answer to question {question} of {owner}");
+                self.bounded(text, limits::ANSWER_CHARS, &what, Some(owner))
+            })
+            .collect()
     }
 
-    fn links(&self, submission: &wire::Submission) -> Vec<LocalisedLink> {
-        let mut links: Vec<LocalisedLink> = self
-            .config
-            .questions
-            .links
+    /// The web links in the answers to `questions` of `submission`; other URLs are reported and left out.
+    fn answer_links(&self, questions: &[i64], submission: &wire::Submission) -> Vec<LocalisedLink> {
+        let code = Some(submission.code.as_str());
+        questions
             .iter()
             .flat_map(|&question| self.answer_texts(question, &submission.code))
-            .flat_map(parse_urls)
-            .map(any_link)
-            .collect();
-        // Private resources are kept: links are only served to signed-in attendees near the start time.
-        links.extend(
-            submission
-                .resources
-                .iter()
-                .filter(|resource| {
-                    resource.resource.starts_with("http://")
-                        || resource.resource.starts_with("https://")
-                })
-                .map(|resource| LocalisedLink {
-                    kind: "url".to_owned(),
-                    url: resource.resource.clone(),
-                    title: resource.description.clone(),
-                    language: "en".to_owned(),
-                }),
-        );
-        links
-    }
-
-    fn recommendations(&self, submission: &wire::Submission) -> Vec<LocalisedLink> {
-        let Some(question) = self.config.questions.recommendations else {
-            return Vec::new();
-        };
-        self.answer_texts(question, &submission.code)
-            .flat_map(parse_urls)
+            .flat_map(|text| {
+                text.split_whitespace()
+                    .filter(|token| looks_like_url(token))
+                    .filter_map(|token| self.web_url(token, "link", code))
+                    .collect::<Vec<_>>()
+            })
             .map(any_link)
             .collect()
     }
 
-    fn lint_session(
-        &mut self,
-        submission: &wire::Submission,
-        session: &Session,
-        room: Option<i64>,
-    ) {
+    fn links(&self, submission: &wire::Submission) -> Vec<LocalisedLink> {
+        let code = Some(submission.code.as_str());
+        let mut links = self.answer_links(&self.config.questions.links, submission);
+        for resource in &submission.resources {
+            if !public::resource_is_public(resource) {
+                self.issue(
+                    LintRule::PrivateResource,
+                    None,
+                    code,
+                    format!("resource {} is not public; left out", resource.id),
+                );
+                continue;
+            }
+            if !resource.resource.starts_with('/')
+                && let Some(url) = self.web_url(&resource.resource, "resource", code)
+            {
+                let title = resource.description.as_deref().map(|text| {
+                    self.bounded(text, limits::NAME_CHARS, "resource description", code)
+                });
+                links.push(LocalisedLink {
+                    kind: "url".to_owned(),
+                    url,
+                    title,
+                    language: "en".to_owned(),
+                });
+            }
+        }
+        links
+    }
+
+    fn recommendations(&self, submission: &wire::Submission) -> Vec<LocalisedLink> {
+        let questions: Vec<i64> = self.config.questions.recommendations.into_iter().collect();
+        self.answer_links(&questions, submission)
+    }
+
+    fn lint_session(&self, submission: &wire::Submission, session: &Session, room: i64) {
         let id = Some(session.id.as_str());
         let code = Some(submission.code.as_str());
-        if session.slot.is_none() {
-            self.issue(
-                LintRule::Unscheduled,
-                id,
-                code,
-                format!("{} has no slot in the published schedule", session.state),
-            );
-        } else if room.is_none() {
-            self.issue(
-                LintRule::NoRoom,
-                id,
-                code,
-                "scheduled without a room, so it has no track".into(),
-            );
-        }
         match submission.submission_type {
             None => self.issue(
                 LintRule::NoType,
@@ -259,7 +296,7 @@ impl<'a> Mapper<'a> {
             }
             Some(_) => {}
         }
-        if let Some(room) = room.filter(|room| !self.rooms.contains_key(room)) {
+        if !self.rooms.contains_key(&room) {
             self.issue(
                 LintRule::UnknownRoom,
                 id,
@@ -267,13 +304,11 @@ impl<'a> Mapper<'a> {
                 format!("room {room} is not listed by Pretalx"),
             );
         }
-        let unknown_tags: Vec<i64> = submission
+        for tag in submission
             .tags
             .iter()
-            .copied()
             .filter(|tag| !self.tags.contains(tag))
-            .collect();
-        for tag in unknown_tags {
+        {
             self.issue(
                 LintRule::UnknownTag,
                 id,
@@ -281,12 +316,11 @@ impl<'a> Mapper<'a> {
                 format!("tag {tag} is not listed by Pretalx"),
             );
         }
-        let unknown_speakers: Vec<&String> = submission
+        for speaker in submission
             .speakers
             .iter()
             .filter(|code| !self.speakers.contains(code.as_str()))
-            .collect();
-        for speaker in unknown_speakers {
+        {
             self.issue(
                 LintRule::UnknownSpeaker,
                 id,
@@ -294,7 +328,7 @@ impl<'a> Mapper<'a> {
                 format!("speaker {speaker} is not listed by Pretalx"),
             );
         }
-        if session.state == "confirmed" && session.links.is_empty() {
+        if session.links.is_empty() {
             self.issue(
                 LintRule::NoLinks,
                 id,
@@ -303,6 +337,12 @@ impl<'a> Mapper<'a> {
             );
         }
     }
+}
+
+/// A token that is meant as an absolute URL with a host (`https://…`, `javascript://…`): a candidate link.
+/// Words, relative paths and host-less URIs (`mailto:`) are text, not links.
+fn looks_like_url(token: &str) -> bool {
+    url::Url::parse(token).is_ok_and(|url| url.host_str().is_some_and(|host| !host.is_empty()))
 }
 
 fn any_link(url: String) -> LocalisedLink {

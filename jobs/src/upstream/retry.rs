@@ -1,5 +1,5 @@
-//! When and how long the Pretalx client waits before trying a request again: bounded exponential backoff and
-//! `Retry-After` (seconds or HTTP date, capped). Pure functions; the client does the sleeping.
+//! When and how long an upstream client (Pretalx, Tito) waits before trying a request again: bounded exponential
+//! backoff and `Retry-After` (seconds or HTTP date, capped). Pure functions; the client does the sleeping.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Helpers shared by the third-party API clients (Pretalx, Tito): decoding a JSON value with the path of the field
+//! Helpers shared by the upstream API clients (Pretalx, Tito): decoding a JSON value with the path of the field
 //! that failed, and short excerpts of response bodies for error messages.
 
 use serde::de::DeserializeOwned;

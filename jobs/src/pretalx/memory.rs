@@ -1,123 +1,13 @@
-//! How the Pretalx client gets bytes: a one-method [`Transport`] with a real HTTP implementation and an in-memory
-//! one that serves a dataset as Pretalx-shaped paginated pages (the bundled demo, tests without a server).
-//! Transports do no retrying, pagination or parsing: that is the client's job, identical for both.
+//! The in-memory Pretalx: a [`MemoryTransport`] that serves a [`MemoryDataset`] as Pretalx v2-shaped paginated
+//! pages, for the bundled demo event and tests without a server. It answers like a real Pretalx, so the client's
+//! paging, retries and validation run unchanged over it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use url::Url;
 
-/// A response as the client needs it: status, `Retry-After`, body.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// The `Retry-After` header, verbatim.
-    pub retry_after: Option<String>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-/// A failure before any HTTP status was received (connect, timeout, reset); the client retries these.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
-
-/// Performs one GET. Implementations must send `headers` as given and must not retry.
-pub trait Transport: Send + Sync {
-    /// GETs `url` with `headers` (name, value).
-    fn get(
-        &self,
-        url: &Url,
-        headers: &[(&'static str, String)],
-    ) -> impl Future<Output = Result<RawResponse, TransportError>> + Send;
-}
-
-/// Real HTTP through reqwest (rustls).
-#[derive(Debug, Clone)]
-pub struct HttpTransport {
-    client: reqwest::Client,
-}
-
-impl HttpTransport {
-    /// A transport whose requests time out after `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("plaza/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| TransportError(format!("cannot build the HTTP client: {error}")))?;
-        Ok(Self { client })
-    }
-}
-
-impl Transport for HttpTransport {
-    async fn get(
-        &self,
-        url: &Url,
-        headers: &[(&'static str, String)],
-    ) -> Result<RawResponse, TransportError> {
-        let mut request = self.client.get(url.clone());
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| TransportError(error_chain(&error)))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| TransportError(error_chain(&error)))?;
-        Ok(RawResponse {
-            status,
-            retry_after,
-            body: body.to_vec(),
-        })
-    }
-}
-
-/// reqwest's top-level message hides the cause ("error sending request"); include the sources.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-/// Either transport, chosen at run time (e.g. a `--demo` flag) without making callers generic.
-#[derive(Debug, Clone)]
-pub enum AnyTransport {
-    /// Real Pretalx.
-    Http(HttpTransport),
-    /// In-memory dataset.
-    Memory(MemoryTransport),
-}
-
-impl Transport for AnyTransport {
-    async fn get(
-        &self,
-        url: &Url,
-        headers: &[(&'static str, String)],
-    ) -> Result<RawResponse, TransportError> {
-        match self {
-            Self::Http(transport) => transport.get(url, headers).await,
-            Self::Memory(transport) => transport.get(url, headers).await,
-        }
-    }
-}
+use crate::upstream::transport::{RawResponse, Transport, TransportError};
 
 /// Pretalx data held as JSON objects, served like the v2 API by [`MemoryTransport`].
 #[derive(Debug, Clone, Default)]
@@ -128,8 +18,8 @@ pub struct MemoryDataset {
     pub collections: BTreeMap<String, Vec<Value>>,
 }
 
-/// Serves a [`MemoryDataset`] for one event slug: `…/events/<slug>/` and `…/events/<slug>/<collection>/`,
-/// paginated with `page` / `page_size` (default and maximum 50) and absolute `next` / `previous` URLs, filtered
+/// Serves a [`MemoryDataset`] for one event slug: `…/events/<slug>/`, `…/events/<slug>/<collection>/`
+/// and `…/events/<slug>/<collection>/<id>/` (plus `schedules/latest/` and `schedules/wip/`), lists paginated with `page` / `page_size` (default and maximum 50) and absolute `next` / `previous` URLs, filtered
 /// by any other query parameter that names a field (`?question=12`, `?state=confirmed`). Unknown paths give 404.
 #[derive(Debug, Clone)]
 pub struct MemoryTransport {
@@ -166,6 +56,12 @@ impl MemoryTransport {
                     None => not_found(),
                 }
             }
+            [.., "events", slug, collection, detail] if *slug == self.slug => self
+                .dataset
+                .collections
+                .get(*collection)
+                .and_then(|objects| find(objects, collection, detail))
+                .map_or_else(not_found, ok),
             _ => not_found(),
         }
     }
@@ -178,6 +74,21 @@ impl Transport for MemoryTransport {
         _headers: &[(&'static str, String)],
     ) -> Result<RawResponse, TransportError> {
         Ok(self.respond(url))
+    }
+}
+
+/// One object of a collection by id; for `schedules`, also `latest` (the newest released: highest `published`)
+/// and `wip` (the one with a null `version`), as Pretalx resolves them.
+fn find<'a>(objects: &'a [Value], collection: &str, detail: &str) -> Option<&'a Value> {
+    match (collection, detail) {
+        ("schedules", "latest") => objects
+            .iter()
+            .filter(|object| object["published"].is_string())
+            .max_by_key(|object| object["published"].as_str().map(str::to_owned)),
+        ("schedules", "wip") => objects.iter().find(|object| object["version"].is_null()),
+        _ => objects
+            .iter()
+            .find(|object| scalar_text(&object["id"]) == detail),
     }
 }
 
@@ -291,6 +202,28 @@ mod tests {
             first["next"],
             "https://x.invalid/api/events/demo/tags/?page=2"
         );
+    }
+
+    #[test]
+    fn memory_resolves_the_latest_released_and_the_wip_schedule() {
+        let schedules = vec![
+            json!({"id": 1, "version": "1.0", "published": "2026-01-01T10:00:00+00:00"}),
+            json!({"id": 2, "version": "1.1", "published": "2026-02-01T10:00:00+00:00"}),
+            json!({"id": 3, "version": null, "published": null}),
+        ];
+        let transport = MemoryTransport::new(
+            "demo",
+            MemoryDataset {
+                event: json!({"slug": "demo"}),
+                collections: BTreeMap::from([("schedules".to_owned(), schedules)]),
+            },
+        );
+        let base = "https://x.invalid/api/events/demo/schedules";
+        assert_eq!(get_json(&transport, &format!("{base}/latest/"))["id"], 2);
+        assert_eq!(get_json(&transport, &format!("{base}/wip/"))["id"], 3);
+        assert_eq!(get_json(&transport, &format!("{base}/1/"))["id"], 1);
+        let url = Url::parse(&format!("{base}/9/")).expect("valid url");
+        assert_eq!(transport.respond(&url).status, 404);
     }
 
     #[test]
