@@ -29,7 +29,7 @@ pub const VARS: &[VarSpec] = &[
         name: "PLAZA_MODE",
         default: Some("all"),
         example: "",
-        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors (same as --mode).",
+        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors, retention (same as --mode).",
     },
     VarSpec {
         name: "LISTEN_ADDR",
@@ -78,6 +78,66 @@ pub const VARS: &[VarSpec] = &[
         default: Some("15"),
         example: "",
         doc: "How long a crashed live process's sockets still count as visitors (each process refreshes its count every third of this).",
+    },
+    VarSpec {
+        name: "LIVE_MAX_MESSAGE_BYTES",
+        default: Some("16384"),
+        example: "",
+        doc: "Largest socket.io message accepted (websocket message or frame, polling payload); a bigger one is refused and its socket dropped.",
+    },
+    VarSpec {
+        name: "LIVE_EVENT_RATE",
+        default: Some("10"),
+        example: "",
+        doc: "Events per second one socket may send on average (token bucket refill); the excess is dropped and counted.",
+    },
+    VarSpec {
+        name: "LIVE_EVENT_BURST",
+        default: Some("50"),
+        example: "",
+        doc: "Events one socket may send at once before LIVE_EVENT_RATE applies (token bucket size).",
+    },
+    VarSpec {
+        name: "LIVE_EVENT_DROP_LIMIT",
+        default: Some("200"),
+        example: "",
+        doc: "A socket that had this many events dropped (over the rate, or its queue full) is disconnected.",
+    },
+    VarSpec {
+        name: "LIVE_SOCKET_QUEUE",
+        default: Some("64"),
+        example: "",
+        doc: "Events of one socket waiting to be handled (in order) before new ones are dropped.",
+    },
+    VarSpec {
+        name: "LIVE_MAX_CONNECTIONS",
+        default: Some("20000"),
+        example: "",
+        doc: "Open connections the live listener (live mode; all mode's one port) holds; more are closed on accept.",
+    },
+    VarSpec {
+        name: "LIVE_MAX_CONNECTIONS_PER_IP",
+        default: Some("64"),
+        example: "",
+        doc: "Open connections per client address on the live listener; peers in TRUSTED_PROXIES (the ingress) are exempt.",
+    },
+    VarSpec {
+        name: "LIVE_HEADER_TIMEOUT_SECONDS",
+        default: Some("10"),
+        example: "",
+        doc: "The live listener closes a connection that has not sent a whole request head within this time (also the keep-alive idle limit).",
+    },
+    VarSpec {
+        name: "LIVE_MAX_HEADER_BYTES",
+        default: Some("16384"),
+        example: "",
+        doc: "Largest request head (request line and headers) the live listener reads; a bigger one closes the connection.",
+    },
+    VarSpec {
+        name: "LOG_QUEUE_MAX_BYTES",
+        default: Some("8388608"),
+        example: "",
+        doc: "Bytes of metric rows (payload size) queued or awaiting a retry before new rows are dropped and counted.",
     },
     VarSpec {
         name: "DATABASE_URL",
@@ -379,6 +439,24 @@ pub const VARS: &[VarSpec] = &[
         example: "",
         doc: "`all` mode: when the visitor count is logged (log-visitors). Empty disables.",
     },
+    VarSpec {
+        name: "RETENTION_CRON",
+        default: Some("0 30 3 * * *"),
+        example: "",
+        doc: "`all` mode: when old logs rows and old schedule/content versions are deleted (retention). Empty disables.",
+    },
+    VarSpec {
+        name: "LOGS_RETENTION_DAYS",
+        default: Some("90"),
+        example: "",
+        doc: "retention deletes logs rows older than this many days (0 keeps them forever).",
+    },
+    VarSpec {
+        name: "VERSIONS_KEEP",
+        default: Some("20"),
+        example: "",
+        doc: "retention keeps this many newest schedule and content versions each (the served one always stays; 0 keeps all).",
+    },
 ];
 
 /// A variable that is missing or has an invalid value. Printed as one line naming the variable.
@@ -605,10 +683,48 @@ pub struct Config {
     pub tito: TitoSource,
     /// `*_CRON`: when `all` mode's in-process scheduler runs each job.
     pub cron: JobCrons,
+    /// `LIVE_*`: the live server's bounds.
+    pub live_limits: LiveLimits,
+    /// `LOG_QUEUE_MAX_BYTES`: payload bytes of metric rows queued (or awaiting a retry) before rows are dropped.
+    pub log_queue_max_bytes: usize,
+    /// `LOGS_RETENTION_DAYS` and `VERSIONS_KEEP`.
+    pub retention: Retention,
+}
+
+/// What one client may cost the live server (`LIVE_*`); every bound has a safe default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLimits {
+    /// `LIVE_MAX_MESSAGE_BYTES`: largest socket.io message (websocket message or frame, polling payload).
+    pub max_message_bytes: usize,
+    /// `LIVE_EVENT_RATE`: events per second per socket (token bucket refill).
+    pub event_rate: u32,
+    /// `LIVE_EVENT_BURST`: token bucket size.
+    pub event_burst: u32,
+    /// `LIVE_EVENT_DROP_LIMIT`: dropped events after which a socket is disconnected.
+    pub event_drop_limit: u32,
+    /// `LIVE_SOCKET_QUEUE`: events of one socket waiting to be handled.
+    pub socket_queue: usize,
+    /// `LIVE_MAX_CONNECTIONS`: open connections on the live listener.
+    pub max_connections: usize,
+    /// `LIVE_MAX_CONNECTIONS_PER_IP`: open connections per untrusted peer address.
+    pub max_connections_per_ip: usize,
+    /// `LIVE_HEADER_TIMEOUT_SECONDS`: longest wait for a whole request head (also between keep-alive requests).
+    pub header_timeout: Duration,
+    /// `LIVE_MAX_HEADER_BYTES`: largest request head.
+    pub max_header_bytes: usize,
+}
+
+/// How long old rows are kept (`LOGS_RETENTION_DAYS`, `VERSIONS_KEEP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `LOGS_RETENTION_DAYS` as a duration; `None` keeps logs forever.
+    pub logs: Option<Duration>,
+    /// `VERSIONS_KEEP`: newest versions kept per feed; `None` keeps all.
+    pub versions_keep: Option<u32>,
 }
 
 /// The cron expressions of `all` mode's scheduler (`SCHEDULE_CRON`, `USERS_CRON`, `CONTENT_CRON`,
-/// `VISITORS_CRON`), validated and normalised to the 6-field form (seconds first); `None` = disabled (set empty).
+/// `VISITORS_CRON`, `RETENTION_CRON`), validated and normalised to the 6-field form (seconds first); `None` = disabled (set empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobCrons {
     /// `SCHEDULE_CRON`: the Pretalx import.
@@ -619,6 +735,8 @@ pub struct JobCrons {
     pub content: Option<String>,
     /// `VISITORS_CRON`: the visitor-count logger.
     pub visitors: Option<String>,
+    /// `RETENTION_CRON`: old logs and versions deleted.
+    pub retention: Option<String>,
 }
 
 /// The schedule source selected by the `PRETALX_*` variables.
@@ -814,6 +932,15 @@ impl Config {
                 users: cron_var(&vars, "USERS_CRON")?,
                 content: cron_var(&vars, "CONTENT_CRON")?,
                 visitors: cron_var(&vars, "VISITORS_CRON")?,
+                retention: cron_var(&vars, "RETENTION_CRON")?,
+            },
+            live_limits: live_limits(&vars)?,
+            log_queue_max_bytes: vars.parse("LOG_QUEUE_MAX_BYTES", positive::<usize>)?,
+            retention: Retention {
+                logs: Some(vars.parse("LOGS_RETENTION_DAYS", whole::<u64>)?)
+                    .filter(|days| *days > 0)
+                    .map(|days| Duration::from_secs(24 * 3600 * days)),
+                versions_keep: Some(vars.parse("VERSIONS_KEEP", whole::<u32>)?).filter(|n| *n > 0),
             },
         })
     }
@@ -1170,6 +1297,35 @@ fn slug(v: &str) -> Result<String, String> {
     } else {
         Err("expected a slug (letters, digits, - and _)".into())
     }
+}
+
+fn live_limits(vars: &Vars<'_>) -> Result<LiveLimits, ConfigError> {
+    let max_header_bytes = vars.parse("LIVE_MAX_HEADER_BYTES", positive::<usize>)?;
+    // hyper's read buffer cannot be smaller than 8 KiB.
+    if max_header_bytes < 8192 {
+        return Err(ConfigError {
+            var: "LIVE_MAX_HEADER_BYTES",
+            reason: "must be at least 8192".into(),
+        });
+    }
+    Ok(LiveLimits {
+        max_message_bytes: vars.parse("LIVE_MAX_MESSAGE_BYTES", positive::<usize>)?,
+        event_rate: vars.parse("LIVE_EVENT_RATE", positive::<u32>)?,
+        event_burst: vars.parse("LIVE_EVENT_BURST", positive::<u32>)?,
+        event_drop_limit: vars.parse("LIVE_EVENT_DROP_LIMIT", positive::<u32>)?,
+        socket_queue: vars.parse("LIVE_SOCKET_QUEUE", positive::<usize>)?,
+        max_connections: vars.parse("LIVE_MAX_CONNECTIONS", positive::<usize>)?,
+        max_connections_per_ip: vars.parse("LIVE_MAX_CONNECTIONS_PER_IP", positive::<usize>)?,
+        header_timeout: Duration::from_secs(
+            vars.parse("LIVE_HEADER_TIMEOUT_SECONDS", positive::<u64>)?,
+        ),
+        max_header_bytes,
+    })
+}
+
+fn whole<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse::<T>()
+        .map_err(|_| format!("expected a whole number (0 or more), got {v:?}"))
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(v: &str) -> Result<T, String> {

@@ -33,12 +33,7 @@ elif [[ ! -d tests/js/node_modules/socket.io-client ]]; then
   npm ci --prefix tests/js --no-audit --no-fund >&2
 fi
 
-workdir=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$workdir"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+bench_scratch
 
 export DATABASE_URL="sqlite://$workdir/bench.db" JWT_SECRET="bench-secret-bench-secret-bench-secret-01"
 "$plaza_bin" --mode migrate >/dev/null

@@ -25,6 +25,7 @@ JOB_MODULES = {
     "fetch-users": "users",
     "fetch-content": "content",
     "log-visitors": "visitors",
+    "retention": "retention",
 }
 
 # Variables a container does not take from the ConfigMap/Secret: the mode is set per workload; *_CRON drive only
@@ -32,7 +33,7 @@ JOB_MODULES = {
 # Served by every pod at its root for probes and Prometheus: never through an Ingress.
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 
-NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON"}
+NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON", "RETENTION_CRON"}
 
 
 def docs(path):

@@ -26,6 +26,16 @@ wait_for() { # wait_for SECONDS command...
   done
 }
 
+# Benchmarks: a scratch directory ($workdir) and the processes to stop on exit (pids+=(…)), both cleaned up by an
+# EXIT trap; free_port prints a free TCP port, rss_kib PID a process's resident memory.
+bench_scratch() {
+  workdir=$(mktemp -d)
+  pids=()
+  trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$workdir"' EXIT
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
 redis_ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
 ensure_redis() {

@@ -21,6 +21,8 @@ pub enum Mode {
     FetchContent,
     /// Record the cluster's visitor count into `logs`, then exit.
     LogVisitors,
+    /// Delete old `logs` rows and old schedule/content versions (LOGS_RETENTION_DAYS, VERSIONS_KEEP), then exit.
+    Retention,
 }
 
 impl Mode {

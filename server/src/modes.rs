@@ -113,6 +113,14 @@ pub async fn run(
             println!("logged {} visitors", visitors?);
             Ok(())
         }
+        Mode::Retention => {
+            let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
+            let deleted = plaza_jobs::retention::run_once(&state.jobs()).await;
+            state.db.close().await;
+            println!("{}", deleted?);
+            Ok(())
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use plaza_core::Config;
 use plaza_core::config::{ContentSource, TitoSource};
 use plaza_jobs::content::{self, Origin};
-use plaza_jobs::{JobContext, JobError, schedule, users, visitors};
+use plaza_jobs::{JobContext, JobError, retention, schedule, users, visitors};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
@@ -153,16 +153,23 @@ pub fn jobs(config: &Config) -> Vec<ScheduledJob> {
             &cron.visitors,
             |ctx| async move { visitors::run_once(&ctx).await },
         ),
+        ScheduledJob::new(
+            "retention",
+            "RETENTION_CRON",
+            &cron.retention,
+            |ctx| async move { retention::run_once(&ctx).await },
+        ),
     ]
 }
 
 /// Every `*_CRON` variable; one that no job in [`jobs`] reads (its job is not built yet) is reported at start, so
 /// an operator who sets it is not misled.
-const VARS: [&str; 4] = [
+const VARS: [&str; 5] = [
     "SCHEDULE_CRON",
     "USERS_CRON",
     "CONTENT_CRON",
     "VISITORS_CRON",
+    "RETENTION_CRON",
 ];
 
 /// Starts the scheduler with `jobs` over `ctx`; it stops when `shutdown` is cancelled (runs in progress are left

@@ -83,7 +83,7 @@ impl AppState {
         let templates = Templates::from_sources(&bundled.emails)?;
         let mailer = Mailer::from_config(&config)?;
         let blocked = bundled.blocked.iter().cloned().collect();
-        let logs = LazyLogSink::new(db.clone());
+        let logs = LazyLogSink::new(db.clone(), config.log_queue_max_bytes);
         Ok(Self {
             config,
             cache,

@@ -89,6 +89,22 @@ where
         .expect("plaza runs")
 }
 
+/// Runs the `plaza` binary like [`run_plaza`], asserts it succeeded (showing its stderr otherwise) and returns its
+/// trimmed stdout.
+pub fn plaza_says<K, V>(args: &[&str], vars: impl IntoIterator<Item = (K, V)>) -> String
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let output = run_plaza(args, vars);
+    assert!(
+        output.status.success(),
+        "plaza {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// Polls `probe` every 50 ms until it returns true or `within` passes; returns how long it took.
 pub async fn eventually<F, Fut>(
     within: std::time::Duration,

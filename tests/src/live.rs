@@ -184,6 +184,115 @@ impl JsClient {
     }
 }
 
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// A websocket stream of tokio-tungstenite.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next engine.io text packet other than a ping, answering pings on the way (the server pings at once after
+/// the handshake, often before the namespace is joined: a client that ignores that ping is dropped 20 s later).
+pub async fn next_packet(ws: &mut Ws) -> Option<String> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    while let Some(Ok(message)) = ws.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if text.as_str() == "2" {
+            ws.send(Message::text("3")).await.ok()?;
+            continue;
+        }
+        return Some(text.as_str().to_owned());
+    }
+    None
+}
+
+/// Opens an engine.io v4 websocket to `url` (`ws://host/path/?EIO=4&transport=websocket`) and joins the default
+/// socket.io namespace; returns the stream once socket.io acknowledged it.
+pub async fn open_socket(url: &str) -> anyhow::Result<Ws> {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    // tungstenite zero-fills its whole read buffer before every read (128 KiB by default, twice per message with
+    // the read that finds the socket empty): at 10,000 clients that memset alone would dominate. 4 KiB, as
+    // engineioxide uses on the server side.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+    // engine.io open packet, then join the default namespace.
+    loop {
+        match next_packet(&mut ws).await {
+            Some(text) if text.starts_with('0') => break,
+            Some(_) => {}
+            None => anyhow::bail!("closed before the engine.io open packet"),
+        }
+    }
+    ws.send(Message::text("40")).await?;
+    loop {
+        match next_packet(&mut ws).await {
+            Some(text) if text.starts_with("40") => break,
+            Some(text) if text.starts_with("44") => anyhow::bail!("connect refused: {text}"),
+            Some(_) => {}
+            None => anyhow::bail!("closed before the socket.io connect"),
+        }
+    }
+    Ok(ws)
+}
+
+/// A socket.io client speaking the protocol by hand over a raw websocket (tokio-tungstenite): for what the official
+/// client would never send (floods, oversized frames).
+pub struct RawSocket {
+    ws: Ws,
+}
+
+impl RawSocket {
+    /// Connects to the live server at `address` (`http://host:port`) on socket.io `path`.
+    pub async fn connect(address: &str, path: &str) -> anyhow::Result<Self> {
+        let host = address.trim_start_matches("http://");
+        let url = format!("ws://{host}{path}/?EIO=4&transport=websocket");
+        Ok(Self {
+            ws: open_socket(&url).await?,
+        })
+    }
+
+    /// Emits one event: `args` is the socket.io array `[event, ...arguments]`.
+    pub async fn emit(&mut self, args: &Value) -> anyhow::Result<()> {
+        self.send_text(format!("42{args}")).await
+    }
+
+    /// Sends one websocket text message as it is.
+    pub async fn send_text(&mut self, text: String) -> anyhow::Result<()> {
+        use futures_util::SinkExt as _;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads (answering pings) until the server disconnects the socket (a socket.io disconnect packet) or closes
+    /// the connection; true if it did within `within`.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while let Some(packet) = next_packet(&mut self.ws).await {
+                if packet.starts_with("41") {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (released before returning; fine for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -248,6 +357,35 @@ impl PlazaProcess {
             this.logs()
         );
         this
+    }
+
+    /// The process id (for `/proc/<pid>/…` figures).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// CPU time (user + system) the process has used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc stat");
+        // Fields after the command name (which may hold spaces) start at "state" (field 3): utime = 14, stime = 15.
+        let after = stat.rsplit_once(')').expect("stat has a command name").1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+    }
+
+    /// Resident memory of the process now, in bytes (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS");
+        kib * 1024
     }
 
     /// What the process logged so far (stderr).

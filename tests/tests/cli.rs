@@ -27,6 +27,7 @@ fn help_lists_every_mode_and_every_variable() {
         "fetch-users",
         "fetch-content",
         "log-visitors",
+        "retention",
     ] {
         assert!(
             text.contains(mode),

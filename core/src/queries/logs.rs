@@ -20,6 +20,44 @@ pub struct NewLog {
     pub data: serde_json::Value,
 }
 
+impl NewLog {
+    /// Makes the row storable in both engines — Postgres refuses NUL in `text` and `\u0000` in `jsonb`, so every
+    /// NUL (in the event, the socket id, the payload's strings and keys) becomes U+FFFD — and returns its
+    /// approximate size in bytes (the strings' lengths plus a little per value), for byte-bounded queues.
+    /// (Unpaired surrogates cannot reach here: Rust strings and serde_json's parser refuse them.)
+    pub fn make_storable(&mut self) -> usize {
+        fn clean(text: &mut String) -> usize {
+            if text.contains('\0') {
+                *text = text.replace('\0', "\u{FFFD}");
+            }
+            text.len()
+        }
+        fn walk(value: &mut serde_json::Value) -> usize {
+            use serde_json::Value;
+            8 + match value {
+                Value::String(text) => clean(text),
+                Value::Array(items) => items.iter_mut().map(walk).sum(),
+                Value::Object(map) => {
+                    let mut size = 0;
+                    if map.keys().any(|k| k.contains('\0')) {
+                        let entries = std::mem::take(map);
+                        for (mut key, value) in entries {
+                            clean(&mut key);
+                            map.insert(key, value);
+                        }
+                    }
+                    for (key, value) in map.iter_mut() {
+                        size += key.len() + walk(value);
+                    }
+                    size
+                }
+                Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+            }
+        }
+        clean(&mut self.event) + self.socket.as_mut().map_or(0, clean) + walk(&mut self.data)
+    }
+}
+
 /// A stored metric event.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LogRow {
@@ -86,4 +124,53 @@ pub async fn recent(db: &Db, event: &str, limit: i64) -> Result<Vec<LogRow>, sql
     const SQL: &str = "SELECT id, created, attendee, socket, event, data FROM logs \
                        WHERE event = $1 ORDER BY created DESC, id DESC LIMIT $2";
     on_db!(db, pool => sqlx::query_as::<_, LogRow>(SQL).bind(event).bind(limit).fetch_all(pool).await)
+}
+
+/// Rows deleted per statement by [`delete_older_than`], so no statement holds its locks for long.
+const DELETE_CHUNK: i64 = 10_000;
+
+/// Deletes every row created before `cutoff` (in chunks, via the `logs (created)` index); returns how many.
+pub async fn delete_older_than(
+    db: &Db,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str =
+        "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE created < $1 LIMIT $2)";
+    let mut deleted = 0;
+    loop {
+        let n = on_db!(db, pool => {
+            sqlx::query(SQL).bind(cutoff).bind(DELETE_CHUNK).execute(pool).await?.rows_affected()
+        });
+        deleted += n;
+        if n < DELETE_CHUNK as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nul_is_replaced_everywhere_and_the_size_counts_the_strings() {
+        let mut log = NewLog {
+            event: "a\0".into(),
+            attendee: None,
+            socket: Some("s\0".into()),
+            data: json!({"k\0": ["x\0y", 1, {"deep": "\0"}]}),
+        };
+        let size = log.make_storable();
+        assert_eq!(log.event, "a\u{FFFD}");
+        assert_eq!(log.socket.as_deref(), Some("s\u{FFFD}"));
+        assert_eq!(
+            log.data,
+            json!({"k\u{FFFD}": ["x\u{FFFD}y", 1, {"deep": "\u{FFFD}"}]})
+        );
+        assert!(
+            size >= "a\u{FFFD}s\u{FFFD}k\u{FFFD}x\u{FFFD}ydeep\u{FFFD}".len(),
+            "{size}"
+        );
+    }
 }

@@ -111,6 +111,33 @@ pub async fn list(db: &Db, table: Table, limit: i64) -> Result<Vec<StoredVersion
     on_db!(db, pool => sqlx::query_as::<_, StoredVersion>(sql).bind(limit).fetch_all(pool).await)
 }
 
+/// Deletes all but the `keep` newest versions (by id), never the served one (the most recently published);
+/// returns how many were deleted.
+pub async fn prune(db: &Db, table: Table, keep: u32) -> Result<u64, sqlx::Error> {
+    /// The statement for one table (named four times, hence no [`sql!`]).
+    macro_rules! prune_sql {
+        ($t:literal) => {
+            concat!(
+                "DELETE FROM ",
+                $t,
+                " WHERE id NOT IN (SELECT id FROM ",
+                $t,
+                " ORDER BY id DESC LIMIT $1) ",
+                "AND id NOT IN (SELECT id FROM ",
+                $t,
+                " WHERE published_at IS NOT NULL ",
+                "ORDER BY published_at DESC, id DESC LIMIT 1)"
+            )
+        };
+    }
+    let sql = match table {
+        Table::Schedule => prune_sql!("schedule_versions"),
+        Table::Content => prune_sql!("content_versions"),
+    };
+    let keep = i64::from(keep);
+    Ok(on_db!(db, pool => sqlx::query(sql).bind(keep).execute(pool).await?.rows_affected()))
+}
+
 /// The currently published version (the most recently published one) with its data.
 pub async fn latest_published(
     db: &Db,

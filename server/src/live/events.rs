@@ -1,28 +1,38 @@
 //! The socket events, as the reference defines them (`deconf-api.md` §5): `auth`/`deauth` bind and unbind a JWT
 //! identity, `trackMetric`/`trackError` store metrics, `startAnalyse`/`stopAnalyse` let admins watch them live.
 //!
-//! socketioxide runs each event's handler in its own task, so an `auth` still checking its token could lose the
-//! race against the `startAnalyse` sent right after it. [`Turn`] restores the client's order per socket: it takes
-//! a ticket while the message is extracted (synchronously, in arrival order) and waits for it before acting.
+//! Ordering and bounds: socketioxide extracts each event's arguments synchronously, in arrival order, then runs
+//! the handler in a task of its own (so an `auth` still checking its token could lose the race against the
+//! `startAnalyse` sent right after it). The [`Enqueued`] extractor therefore has the socket's [`Inbox`] do all
+//! the work at extraction time: rate-limit (a token bucket, `LIVE_EVENT_RATE` / `LIVE_EVENT_BURST`), decode the
+//! arguments and queue them in the socket's bounded queue (`LIVE_SOCKET_QUEUE`); one consumer task per socket
+//! ([`consume`]) handles them one after the other. Events over the rate or the queue are dropped and counted
+//! (`plaza_live_events_dropped_total{reason}`); at `LIVE_EVENT_DROP_LIMIT` drops the socket is disconnected and its
+//! connection may open no other (the bucket is per connection, see [`Budget`]).
+//! Messages over `LIVE_MAX_MESSAGE_BYTES` never get this far: engine.io refuses them and drops the socket.
 //!
 //! Every failure becomes an `apiError` emission to the socket that caused it (the reference's envelope plus
 //! `status`, never a stack trace); nothing here can take the process or another socket down. Handlers are generic
 //! over the adapter, so the local and the Redis adapters share them.
 
+use std::convert::Infallible;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use plaza_core::ApiError;
 use plaza_core::auth::AuthClaims;
 use plaza_core::authz::{Presented, Principal};
+use plaza_core::config::LiveLimits;
 use plaza_core::live::{CLIENT_ERROR_EVENT, validate_metric};
 use plaza_core::queries::logs::NewLog;
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::watch;
+use tokio::sync::mpsc;
 
 use super::Live;
 use super::visitors::{self, ROOM as VISITORS_ROOM};
@@ -30,11 +40,25 @@ use super::visitors::{self, ROOM as VISITORS_ROOM};
 /// The room admins join to receive `liveEvent` / `liveError` (the reference's spelling).
 pub const ANALYSIS_ROOM: &str = "metrics_analisis";
 
+/// The events a client may send; anything else is ignored.
+const EVENTS: [&str; 6] = [
+    "auth",
+    "deauth",
+    "trackMetric",
+    "trackError",
+    "startAnalyse",
+    "stopAnalyse",
+];
+
 /// The identity bound to a socket by `auth` (kept with the socket: it dies with it, on whichever pod it lives).
 #[derive(Debug, Clone)]
 struct SocketUser {
     claims: AuthClaims,
 }
+
+/// Marks a socket that joined [`ANALYSIS_ROOM`] (so leaving counts down the analysis flag once).
+#[derive(Debug, Clone)]
+struct Analysing;
 
 /// The socket.io handshake `auth` payload plaza accepts: `{token}` (the deconf client sends none).
 #[derive(Debug, Default, serde::Deserialize)]
@@ -44,98 +68,165 @@ pub struct HandshakeAuth {
     pub token: Option<String>,
 }
 
-/// The per-socket ticket counter behind [`Turn`].
-#[derive(Debug, Clone)]
-struct Turns(Arc<TurnsInner>);
-
-#[derive(Debug)]
-struct TurnsInner {
-    next: AtomicU64,
-    serving: watch::Sender<u64>,
+/// One event waiting in its socket's queue, its arguments decoded (`None`: they did not have the expected shape).
+enum Queued {
+    Auth(Option<Value>),
+    Deauth,
+    Metric(Option<(Value, Value)>),
+    Error(Option<Value>),
+    StartAnalyse,
+    StopAnalyse,
 }
 
-impl Turns {
-    fn new() -> Self {
-        Self(Arc::new(TurnsInner {
-            next: AtomicU64::new(0),
-            serving: watch::Sender::new(0),
-        }))
+/// What one connection may send: a token bucket (`LIVE_EVENT_RATE` / `LIVE_EVENT_BURST`) shared by every
+/// socket.io socket opened over it, and its count of dropped events. At `LIVE_EVENT_DROP_LIMIT` drops the socket is
+/// disconnected and the connection banned: it cannot open another socket (a fresh namespace connection would
+/// otherwise bring a fresh bucket). The accept loop creates one per TCP connection (see [`Budget::for_socket`]).
+#[derive(Debug)]
+pub struct Budget {
+    rate: DefaultDirectRateLimiter,
+    dropped: AtomicU32,
+    drop_limit: u32,
+}
+
+impl Budget {
+    /// A fresh budget under `limits`.
+    pub fn new(limits: &LiveLimits) -> Arc<Self> {
+        let rate = NonZeroU32::new(limits.event_rate).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.event_burst).unwrap_or(NonZeroU32::MIN);
+        Arc::new(Self {
+            rate: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            dropped: AtomicU32::new(0),
+            drop_limit: limits.event_drop_limit,
+        })
     }
 
-    fn take(&self) -> Turn {
-        Turn {
-            ticket: self.0.next.fetch_add(1, Ordering::SeqCst),
-            turns: self.clone(),
+    /// The budget of `socket`'s connection (set on its request by the accept loop), or a fresh one.
+    fn for_socket<A: Adapter>(socket: &SocketRef<A>, limits: &LiveLimits) -> Arc<Self> {
+        socket
+            .req_parts()
+            .extensions
+            .get::<Arc<Self>>()
+            .cloned()
+            .unwrap_or_else(|| Self::new(limits))
+    }
+
+    fn banned(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed) >= self.drop_limit
+    }
+}
+
+/// A socket's entry point: its connection's [`Budget`] and the sending side of its queue. Kept in the socket's
+/// extensions; removed on disconnect, which ends the consumer once the queue is drained.
+#[derive(Clone)]
+struct Inbox(Arc<InboxInner>);
+
+struct InboxInner {
+    queue: mpsc::Sender<Queued>,
+    budget: Arc<Budget>,
+}
+
+impl Inbox {
+    /// Rate-limits, decodes and queues one event (called during extraction, in arrival order).
+    fn accept<A: Adapter>(
+        &self,
+        socket: &Arc<Socket<A>>,
+        data: &mut socketioxide::handler::Value,
+        ack: &Option<i64>,
+    ) {
+        let Ok(Event(name)) = Event::from_message_parts(socket, data, ack) else {
+            return;
+        };
+        if self.0.budget.rate.check().is_err() {
+            return self.dropped(socket, "rate");
+        }
+        fn args<A: Adapter, T: serde::de::DeserializeOwned>(
+            socket: &Arc<Socket<A>>,
+            data: &mut socketioxide::handler::Value,
+            ack: &Option<i64>,
+        ) -> Option<T> {
+            let Ok(TryData(decoded)) = TryData::<T>::from_message_parts(socket, data, ack);
+            decoded.ok()
+        }
+        let event = match name.as_str() {
+            "auth" => Queued::Auth(args(socket, data, ack)),
+            "deauth" => Queued::Deauth,
+            "trackMetric" => Queued::Metric(args(socket, data, ack)),
+            "trackError" => Queued::Error(args(socket, data, ack)),
+            "startAnalyse" => Queued::StartAnalyse,
+            "stopAnalyse" => Queued::StopAnalyse,
+            _ => return,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.0.queue.try_send(event) {
+            self.dropped(socket, "queue");
+        }
+    }
+
+    /// Counts a dropped event; disconnects the socket at the drop limit.
+    fn dropped<A: Adapter>(&self, socket: &Arc<Socket<A>>, reason: &'static str) {
+        metrics::counter!("plaza_live_events_dropped_total", "reason" => reason).increment(1);
+        let budget = &self.0.budget;
+        if budget.dropped.fetch_add(1, Ordering::Relaxed) + 1 == budget.drop_limit {
+            metrics::counter!("plaza_live_abusive_disconnects_total").increment(1);
+            tracing::info!(socket = %socket.id, "socket disconnected: too many events over its limits");
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let _ = socket.disconnect();
+            });
         }
     }
 }
 
-/// A handler's place in its socket's queue: [`Turn::wait`] returns once every earlier event of the socket was
-/// handled; dropping it lets the next one go (also if the handler failed).
-pub struct Turn {
-    turns: Turns,
-    ticket: u64,
-}
+/// The extractor of every event handler: it queues the event (see [`Inbox::accept`]); the handler does nothing.
+pub struct Enqueued;
 
-impl Turn {
-    async fn wait(&self) {
-        let mut serving = self.turns.0.serving.subscribe();
-        let _ = serving.wait_for(|now| *now >= self.ticket).await;
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let ticket = self.ticket;
-        self.turns
-            .0
-            .serving
-            .send_modify(|now| *now = (*now).max(ticket + 1));
-    }
-}
-
-impl<A: Adapter> FromMessageParts<A> for Turn {
+impl<A: Adapter> FromMessageParts<A> for Enqueued {
     type Error = Infallible;
     fn from_message_parts(
         socket: &Arc<Socket<A>>,
-        _: &mut socketioxide::handler::Value,
-        _: &Option<i64>,
+        data: &mut socketioxide::handler::Value,
+        ack: &Option<i64>,
     ) -> Result<Self, Infallible> {
-        // Installed at connect; a socket without one (impossible) simply gets no ordering.
-        Ok(socket
-            .extensions
-            .get::<Turns>()
-            .unwrap_or_else(Turns::new)
-            .take())
+        if let Some(inbox) = socket.extensions.get::<Inbox>() {
+            inbox.accept(socket, data, ack);
+        }
+        Ok(Enqueued)
     }
 }
 
-/// The ticket of the handshake-token binding, handed from [`prepare`] to [`on_connect`].
-#[derive(Clone)]
-struct HandshakeTurn(Arc<std::sync::Mutex<Option<Turn>>>);
-
 /// Connect middleware: runs before the client is told it is connected, so the handlers are in place when its
 /// first event (the deconf client sends `auth` at once) arrives — the connect handler itself runs in a task of its
-/// own, after the CONNECT reply. Counts the socket and arranges for it to be uncounted.
+/// own, after the CONNECT reply. Starts the socket's queue (a handshake token is bound before any event), counts
+/// the socket and arranges for it to be uncounted.
 pub async fn prepare<A: Adapter>(
     socket: SocketRef<A>,
     State(live): State<Live>,
-) -> Result<(), Infallible> {
-    let turns = Turns::new();
-    // The handshake token is bound before any event of the socket is handled.
-    let first = turns.take();
-    socket.extensions.insert(turns);
+    handshake: TryData<HandshakeAuth>,
+) -> Result<(), &'static str> {
+    let limits = &live.state.config.live_limits;
+    let budget = Budget::for_socket(&socket, limits);
+    if budget.banned() {
+        return Err("too many events over the limits");
+    }
+    let (queue, events) = mpsc::channel(limits.socket_queue);
+    if let Ok(HandshakeAuth { token: Some(token) }) = handshake.0 {
+        let _ = queue.try_send(Queued::Auth(Some(Value::String(token))));
+    }
     socket
         .extensions
-        .insert(HandshakeTurn(Arc::new(std::sync::Mutex::new(Some(first)))));
-
-    socket.on("auth", on_auth::<A>);
-    socket.on("deauth", on_deauth::<A>);
-    socket.on("trackMetric", on_track_metric::<A>);
-    socket.on("trackError", on_track_error::<A>);
-    socket.on("startAnalyse", on_start_analyse::<A>);
-    socket.on("stopAnalyse", on_stop_analyse::<A>);
-    socket.on_disconnect(async |State(live): State<Live>| live.visitors.left());
+        .insert(Inbox(Arc::new(InboxInner { queue, budget })));
+    tokio::spawn(consume(socket.clone(), live.clone(), events));
+    for event in EVENTS {
+        socket.on(event, async |_: Enqueued| {});
+    }
+    socket.on_disconnect(async |socket: SocketRef<A>, State(live): State<Live>| {
+        // The consumer ends once it has handled what is queued.
+        socket.extensions.remove::<Inbox>();
+        if socket.extensions.remove::<Analysing>().is_some() {
+            live.analysis.stopped();
+        }
+        live.visitors.left();
+    });
     // Before joining: the broadcast this arrival causes and the greeting in `on_connect` share the record.
     socket.extensions.insert(visitors::Sent::default());
     socket.join(VISITORS_ROOM);
@@ -143,21 +234,24 @@ pub async fn prepare<A: Adapter>(
     Ok(())
 }
 
-/// A new connection (after [`prepare`]): send it the visitor count and bind a handshake token if given.
-pub async fn on_connect<A: Adapter>(
-    socket: SocketRef<A>,
-    State(live): State<Live>,
-    handshake: TryData<HandshakeAuth>,
-) {
-    let first = socket
-        .extensions
-        .remove::<HandshakeTurn>()
-        .and_then(|turn| turn.0.lock().ok()?.take());
+/// A new connection (after [`prepare`]): send it the visitor count.
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(live): State<Live>) {
     visitors::send(&socket, live.visitors.estimate());
-    if let Ok(HandshakeAuth { token: Some(token) }) = handshake.0 {
-        bind(&socket, &live, &token).await;
+}
+
+/// Handles one socket's events in order, until it disconnected and its queue is drained.
+async fn consume<A: Adapter>(socket: SocketRef<A>, live: Live, mut events: mpsc::Receiver<Queued>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            Queued::Auth(Some(Value::String(token))) => bind(&socket, &live, &token).await,
+            Queued::Auth(_) => send_error(&socket, &ApiError::invalid("Expected an auth token")),
+            Queued::Deauth => on_deauth(&socket),
+            Queued::Metric(args) => on_track_metric(&socket, &live, args).await,
+            Queued::Error(error) => on_track_error(&socket, &live, error).await,
+            Queued::StartAnalyse => on_start_analyse(&socket, &live).await,
+            Queued::StopAnalyse => on_stop_analyse(&socket, &live).await,
+        }
     }
-    drop(first);
 }
 
 /// Emits `err` as `apiError` to `socket` (and logs it when it is a server fault).
@@ -201,79 +295,65 @@ async fn bind<A: Adapter>(socket: &SocketRef<A>, live: &Live, token: &str) {
     }
 }
 
-/// `auth <jwt>`: binds the identity to this socket (replacing any earlier one).
-async fn on_auth<A: Adapter>(
-    turn: Turn,
-    socket: SocketRef<A>,
-    State(live): State<Live>,
-    token: TryData<Value>,
-) {
-    turn.wait().await;
-    match token.0 {
-        Ok(Value::String(token)) => bind(&socket, &live, &token).await,
-        _ => send_error(&socket, &ApiError::invalid("Expected an auth token")),
+/// `deauth`: forgets the identity; 401 when none is bound (as the reference).
+fn on_deauth<A: Adapter>(socket: &SocketRef<A>) {
+    if socket.extensions.remove::<SocketUser>().is_none() {
+        send_error(socket, &ApiError::Unauthorized("general.unauthorized"));
     }
 }
 
-/// `deauth`: forgets the identity; 401 when none is bound (as the reference).
-async fn on_deauth<A: Adapter>(turn: Turn, socket: SocketRef<A>) {
-    turn.wait().await;
-    if socket.extensions.remove::<SocketUser>().is_none() {
-        send_error(&socket, &ApiError::Unauthorized("general.unauthorized"));
+/// Streams `payload` as `event` to the admins analysing, if any admin in the cluster is (see
+/// [`super::analysis`]): with nobody watching, nothing goes through the adapter (Redis).
+async fn stream<A: Adapter>(socket: &SocketRef<A>, live: &Live, event: &str, payload: &Value) {
+    if !live.analysis.active() {
+        return;
+    }
+    // Through the socket's namespace (not `io.to`, which panics once the namespace is gone at shutdown).
+    if let Err(err) = socket.within(ANALYSIS_ROOM).emit(event, payload).await {
+        metrics::counter!("plaza_live_stream_failures_total").increment(1);
+        tracing::debug!(%err, event, "could not stream to the analysis room");
     }
 }
 
 /// `trackMetric <eventName> <payload>`: validated, stored, and shown to admins. Unlike the reference (defect 21),
 /// rejected events are not streamed as `liveEvent`.
 async fn on_track_metric<A: Adapter>(
-    turn: Turn,
-    socket: SocketRef<A>,
-    State(live): State<Live>,
-    args: TryData<(Value, Value)>,
+    socket: &SocketRef<A>,
+    live: &Live,
+    args: Option<(Value, Value)>,
 ) {
-    turn.wait().await;
-    let Ok((event, payload)) = args.0 else {
-        send_error(
-            &socket,
+    let Some((event, payload)) = args else {
+        return send_error(
+            socket,
             &ApiError::invalid("Expected an event name and a payload"),
         );
-        return;
     };
     let name = match validate_metric(&event, &payload) {
         Ok(name) => name,
-        Err(err) => return send_error(&socket, &err),
+        Err(err) => return send_error(socket, &err),
     };
     let attendee = socket.extensions.get::<SocketUser>().map(|u| u.claims.sub);
+    let live_event = live.analysis.active().then(|| {
+        json!({
+            "created": chrono::Utc::now(),
+            "eventName": name,
+            "payload": payload,
+        })
+    });
     live.logs.push(NewLog {
         event: name.to_owned(),
         attendee,
         socket: Some(socket.id.to_string()),
-        data: payload.clone(),
+        data: payload,
     });
-    let live_event = json!({
-        "created": chrono::Utc::now(),
-        "eventName": name,
-        "payload": payload,
-    });
-    // Through the socket's namespace (not `io.to`, which panics once the namespace is gone at shutdown).
-    if let Err(err) = socket
-        .within(ANALYSIS_ROOM)
-        .emit("liveEvent", &live_event)
-        .await
-    {
-        tracing::warn!(%err, "could not stream a liveEvent");
+    if let Some(live_event) = live_event {
+        stream(socket, live, "liveEvent", &live_event).await;
     }
 }
 
 /// `trackError <error>`: stored as `general/clientError` `{message, stack}` and streamed raw as `liveError`.
-async fn on_track_error<A: Adapter>(
-    turn: Turn,
-    socket: SocketRef<A>,
-    State(live): State<Live>,
-    error: TryData<Value>,
-) {
-    turn.wait().await;
-    let error = error.0.unwrap_or(Value::Null);
+async fn on_track_error<A: Adapter>(socket: &SocketRef<A>, live: &Live, error: Option<Value>) {
+    let error = error.unwrap_or(Value::Null);
     let field = |name: &str| error.get(name).cloned().unwrap_or(Value::Null);
     live.logs.push(NewLog {
         event: CLIENT_ERROR_EVENT.to_owned(),
@@ -281,9 +361,7 @@ async fn on_track_error<A: Adapter>(
         socket: Some(socket.id.to_string()),
         data: json!({ "message": field("message"), "stack": field("stack") }),
     });
-    if let Err(err) = socket.within(ANALYSIS_ROOM).emit("liveError", &error).await {
-        tracing::warn!(%err, "could not stream a liveError");
-    }
+    stream(socket, live, "liveError", &error).await;
 }
 
 /// The bound identity, re-checked against the database, if it is an admin's; 401 otherwise.
@@ -306,20 +384,28 @@ async fn admin<A: Adapter>(socket: &SocketRef<A>, live: &Live) -> Result<(), Api
     }
 }
 
-/// `startAnalyse`: an admin starts receiving `liveEvent` / `liveError`.
-async fn on_start_analyse<A: Adapter>(turn: Turn, socket: SocketRef<A>, State(live): State<Live>) {
-    turn.wait().await;
-    match admin(&socket, &live).await {
-        Ok(()) => socket.join(ANALYSIS_ROOM),
-        Err(err) => send_error(&socket, &err),
+/// `startAnalyse`: an admin starts receiving `liveEvent` / `liveError` (and the cluster starts streaming them).
+async fn on_start_analyse<A: Adapter>(socket: &SocketRef<A>, live: &Live) {
+    match admin(socket, live).await {
+        Ok(()) => {
+            socket.join(ANALYSIS_ROOM);
+            if socket.extensions.insert(Analysing).is_none() {
+                live.analysis.started().await;
+            }
+        }
+        Err(err) => send_error(socket, &err),
     }
 }
 
 /// `stopAnalyse`: the admin stops receiving them.
-async fn on_stop_analyse<A: Adapter>(turn: Turn, socket: SocketRef<A>, State(live): State<Live>) {
-    turn.wait().await;
-    match admin(&socket, &live).await {
-        Ok(()) => socket.leave(ANALYSIS_ROOM),
-        Err(err) => send_error(&socket, &err),
+async fn on_stop_analyse<A: Adapter>(socket: &SocketRef<A>, live: &Live) {
+    match admin(socket, live).await {
+        Ok(()) => {
+            socket.leave(ANALYSIS_ROOM);
+            if socket.extensions.remove::<Analysing>().is_some() {
+                live.analysis.stopped();
+            }
+        }
+        Err(err) => send_error(socket, &err),
     }
 }

@@ -3,21 +3,25 @@
 //! `CLIENT_URL`, the Redis adapter when `REDIS_URL` is set (rooms and `liveEvent`s shared across pods), the local
 //! adapter otherwise.
 //!
-//! Modules: `events` (the deconf socket events), `visitors` (the cluster visitor count), `driver` (a reconnecting Redis driver for the adapter), `fallback` (non-socket requests). Metric rows go through the shared [`LogSink`](crate::log_sink).
+//! Modules: `events` (the deconf socket events), `visitors` (the cluster visitor count), `analysis` (whether any
+//! admin watches metrics), `driver` (a reconnecting Redis driver for the adapter), `fallback` (non-socket
+//! requests), `listener` (the hardened accept loop). Metric rows go through the shared [`LogSink`](crate::log_sink).
+//!
+//! Bounds: `LIVE_MAX_MESSAGE_BYTES` is engine.io's limit on both transports (websocket messages and frames, polling
+//! payloads): a bigger message is refused and its socket dropped, before it is buffered whole.
 
+mod analysis;
 mod driver;
 mod events;
 pub mod fallback;
+mod listener;
 mod visitors;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::handler::ConnectHandler as _;
@@ -26,11 +30,11 @@ use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use self::analysis::Analysis;
 use self::driver::ManagedDriver;
 use self::fallback::{Fallback, Peer};
 use self::visitors::Visitors;
 use crate::cors::{CorsPolicy, CorsService};
-use crate::head_errors::EnvelopeIo;
 use crate::log_sink::LogSink;
 use crate::state::AppState;
 
@@ -49,6 +53,8 @@ pub struct LiveInner {
     pub visitors: Visitors,
     /// Where metric rows go.
     pub logs: LogSink,
+    /// Whether some admin in the cluster is analysing (metrics are streamed only then).
+    pub analysis: Analysis,
 }
 
 impl std::ops::Deref for Live {
@@ -84,8 +90,13 @@ impl LiveServer {
         let listener = TcpListener::from_std(listener)?;
         let port = listener.local_addr()?.port();
         let config = &state.config;
-        let (logs, log_writer) = LogSink::start(state.db.clone(), shutdown.clone());
+        let (logs, log_writer) = LogSink::start(
+            state.db.clone(),
+            config.log_queue_max_bytes,
+            shutdown.clone(),
+        );
         let live = Live(Arc::new(LiveInner {
+            analysis: Analysis::new(state.cache.clone()),
             visitors: Visitors::new(
                 state.cache.clone(),
                 config.visitors_debounce,
@@ -94,10 +105,12 @@ impl LiveServer {
             logs,
             state: state.clone(),
         }));
+        let max_message = config.live_limits.max_message_bytes;
         let mut builder = SocketIo::builder()
             .req_path(config.socket_path.clone())
-            // The reference's engine.io defaults (socket.io JS): 1 MB payloads.
-            .max_payload(1_000_000);
+            .max_payload(max_message as u64)
+            .ws_max_message_size(max_message)
+            .ws_max_frame_size(max_message);
         if !config.socket_polling {
             builder = builder.transports([TransportType::Websocket]);
         }
@@ -163,6 +176,11 @@ fn serve<A: Adapter>(
     shutdown: CancellationToken,
 ) -> Serve {
     let emitters = live.visitors.start(io.clone(), shutdown.clone());
+    live.analysis.start(shutdown.clone());
+    let config = &live.state.config;
+    let admission = listener::Admission::new(&config.live_limits, config.trusted_proxies.clone());
+    let http1 = listener::http1_builder(&config.live_limits);
+    let limits = config.live_limits.clone();
     // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
     // request it forwards to the API gets the API's CORS headers only.
     let service = CorsService::new(
@@ -172,35 +190,21 @@ fn serve<A: Adapter>(
         forwards_api,
     );
     Box::pin(async move {
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // Out of file descriptors, usually: back off instead of spinning.
-                        tracing::warn!(%err, "live listener cannot accept");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = shutdown.cancelled() => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let service = service.clone();
-            tokio::spawn(async move {
-                let service = tower_http::add_extension::AddExtension::new(service, Peer(peer));
-                let connection = http1::Builder::new()
-                    .serve_connection(
-                        // hyper's own errors (unparsable heads) get the JSON envelope too.
-                        TokioIo::new(EnvelopeIo::new(stream)),
-                        TowerToHyperService::new(service),
-                    )
-                    .with_upgrades();
+        listener::accept_loop(listener, admission, shutdown, |io, peer| {
+            let service = tower_http::add_extension::AddExtension::new(service.clone(), Peer(peer));
+            // One event budget per connection, shared by the sockets opened over it.
+            let service =
+                tower_http::add_extension::AddExtension::new(service, events::Budget::new(&limits));
+            let connection = http1
+                .serve_connection(io, TowerToHyperService::new(service))
+                .with_upgrades();
+            async move {
                 if let Err(err) = connection.await {
                     tracing::debug!(%err, "live connection ended with an error");
                 }
-            });
-        }
+            }
+        })
+        .await;
         // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
         // socketioxide), then the sockets close.
         for emitter in emitters {

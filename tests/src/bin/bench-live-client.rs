@@ -12,10 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use plaza_tests::live::{next_packet, open_socket};
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Shared by every client task.
 struct Board {
@@ -53,25 +51,6 @@ fn visitors(text: &str) -> Option<i64> {
         .flatten()
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next engine.io text packet other than a ping, answering pings on the way (the server pings at once after
-/// the handshake, often before the namespace is joined: a client that ignores that ping is dropped 20 s later).
-async fn next_packet(ws: &mut Ws) -> Option<String> {
-    while let Some(Ok(message)) = ws.next().await {
-        let Message::Text(text) = message else {
-            continue;
-        };
-        if text.as_str() == "2" {
-            ws.send(Message::text("3")).await.ok()?;
-            continue;
-        }
-        return Some(text.as_str().to_owned());
-    }
-    None
-}
-
 /// Opens one client; returns once socket.io has acknowledged the namespace connection, with the task that keeps it.
 async fn open(
     url: &str,
@@ -79,28 +58,7 @@ async fn open(
     slot: Option<usize>,
 ) -> anyhow::Result<(f64, tokio::task::JoinHandle<()>)> {
     let started = Instant::now();
-    // tungstenite zero-fills its whole read buffer before every read (128 KiB by default, twice per message with
-    // the read that finds the socket empty): at 10,000 clients that memset alone would dominate the round. 4 KiB,
-    // as engineioxide uses on the server side.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
-    // engine.io open packet, then join the default namespace.
-    loop {
-        match next_packet(&mut ws).await {
-            Some(text) if text.starts_with('0') => break,
-            Some(_) => {}
-            None => anyhow::bail!("closed before the engine.io open packet"),
-        }
-    }
-    ws.send(Message::text("40")).await?;
-    loop {
-        match next_packet(&mut ws).await {
-            Some(text) if text.starts_with("40") => break,
-            Some(text) if text.starts_with("44") => anyhow::bail!("connect refused: {text}"),
-            Some(_) => {}
-            None => anyhow::bail!("closed before the socket.io connect"),
-        }
-    }
+    let mut ws = open_socket(url).await?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let task = tokio::spawn(async move {
         while let Some(text) = next_packet(&mut ws).await {
