@@ -1,0 +1,107 @@
+//! My Schedule that keeps attendees on time (#20): what a schedule release changed, per session, stored with the
+//! version and listed over the admin API.
+
+use plaza_core::queries::versions::{self, Table};
+use plaza_jobs::schedule;
+use plaza_tests::app::json_body;
+use plaza_tests::fake_pretalx::{self, FakePretalx};
+use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn app_for(backend: Backend, fake: &FakePretalx) -> TestApp {
+    let env = fake.env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    spawn_app(backend, &vars).await
+}
+
+async fn import(app: &TestApp) -> schedule::ImportSummary {
+    let summary = schedule::run_once(&app.jobs())
+        .await
+        .expect("import succeeds");
+    let served = eventually(Duration::from_secs(10), || async {
+        app.state.schedule.current().version == summary.version
+    });
+    assert!(served.await.is_some(), "version {} served", summary.version);
+    summary
+}
+
+async fn changes_of(app: &TestApp, admin: &str, version: i64) -> Value {
+    let response = app
+        .get_as(
+            admin,
+            &format!("/api/admin/schedule/versions/{version}/changes"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    json_body(response).await
+}
+
+for_each_backend! {
+    async fn a_release_records_moves_rooms_titles_and_cancellations_once(backend: Backend) {
+        let mut dataset = fake_pretalx::demo_dataset(1);
+        let codes = fake_pretalx::scheduled_codes(&dataset, 4);
+        let fake = FakePretalx::start(dataset.clone()).await;
+        let app = app_for(backend, &fake).await;
+        let first = import(&app).await;
+        assert_eq!(first.changed, 0, "a first release changes nothing");
+        let before = app.state.schedule.current();
+
+        fake_pretalx::move_slot(&mut dataset, &codes[0], 60, false);
+        fake_pretalx::move_slot(&mut dataset, &codes[1], 0, true);
+        fake_pretalx::edit(&mut dataset, "submissions", |subs| {
+            for sub in subs.iter_mut() {
+                if sub["code"] == codes[2].as_str() {
+                    sub["title"] = "Renamed by the programme team".into();
+                }
+                if sub["code"] == codes[3].as_str() {
+                    sub["state"] = "withdrawn".into();
+                }
+            }
+        });
+        fake.set(dataset);
+        let second = import(&app).await;
+        assert!(second.created && second.published);
+        assert_eq!(second.changed, 4, "{second:?}");
+
+        let admin = app.token_for("admin@example.org", &["admin"]).await;
+        let body = changes_of(&app, &admin, second.version).await;
+        assert_eq!(body["version"], second.version);
+        let listed = body["changes"].as_array().expect("changes");
+        let of = |code: &str| {
+            listed.iter().find(|c| c["sessionId"] == format!("{code}-1")).unwrap_or_else(|| panic!("{code}: {body}")).clone()
+        };
+        let moved = of(&codes[0]);
+        assert_eq!(moved["changes"], json!(["moved"]));
+        let old_start = chrono::DateTime::parse_from_rfc3339(moved["old"]["start"].as_str().expect("start")).expect("time");
+        let new_start = chrono::DateTime::parse_from_rfc3339(moved["new"]["start"].as_str().expect("start")).expect("time");
+        assert_eq!(new_start - old_start, chrono::Duration::hours(1));
+        let served_before = before.session(&format!("{}-1", codes[0])).expect("served before");
+        assert_eq!(moved["old"]["title"]["en"], served_before.title["en"].as_str());
+
+        let room = of(&codes[1]);
+        assert_eq!(room["changes"], json!(["room"]));
+        assert_ne!(room["old"]["track"], room["new"]["track"]);
+        assert!(room["new"]["room"]["en"].as_str().is_some_and(|name| !name.is_empty()), "{room}");
+
+        let renamed = of(&codes[2]);
+        assert_eq!(renamed["changes"], json!(["title"]));
+        assert_eq!(renamed["new"]["title"]["en"], "Renamed by the programme team");
+
+        let cancelled = of(&codes[3]);
+        assert_eq!((cancelled["changes"].clone(), cancelled["new"].clone()), (json!(["cancelled"]), Value::Null));
+        assert_eq!(listed.len(), 4, "{body}");
+
+        assert_eq!(changes_of(&app, &admin, first.version).await["changes"], json!([]));
+        let attendee = app.token_for("ada@example.org", &[]).await;
+        let path = format!("/api/admin/schedule/versions/{}/changes", second.version);
+        assert_eq!(app.get_as(&attendee, &path).await.status(), 401);
+        assert_eq!(app.get_as(&admin, "/api/admin/schedule/versions/999999/changes").await.status(), 404);
+
+        // An identical re-import publishes nothing and records nothing.
+        let third = schedule::run_once(&app.jobs()).await.expect("re-import");
+        assert_eq!((third.version, third.created, third.published, third.changed), (second.version, false, false, 0));
+        assert_eq!(versions::list(&app.state.db, Table::Schedule, 10).await.expect("list").len(), 2);
+        assert_eq!(changes_of(&app, &admin, second.version).await, body);
+    }
+}
