@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use plaza_core::Config;
 use plaza_core::config::{ConfigError, PretalxSource};
+use plaza_core::live::MY_SCHEDULE_CHANNEL;
 use plaza_core::model::changes::{self, SessionChange};
 use plaza_core::model::schedule::Schedule;
 use plaza_core::queries::{
@@ -149,6 +150,16 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         queries::changes::record(&ctx.db, version, previous, &diff)
             .await
             .context("storing the schedule changes")?;
+        if changed > 0 {
+            // Best effort: the version is served and its changes stored whatever happens to the notice.
+            if let Err(error) = ctx
+                .cache
+                .publish(MY_SCHEDULE_CHANNEL, &version.to_string())
+                .await
+            {
+                tracing::warn!(version, %error, "cannot announce the schedule changes");
+            }
+        }
     }
     let blocking_issues = published
         .data

@@ -1,10 +1,13 @@
 //! My Schedule that keeps attendees on time (#20): what a schedule release changed, per session, stored with the
-//! version and listed over the admin API.
+//! version and listed over the admin API; `myScheduleChanged` to every tab of an attendee who saved a changed
+//! session, across two real `live` processes.
 
 use plaza_core::queries::versions::{self, Table};
 use plaza_jobs::schedule;
 use plaza_tests::app::json_body;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
+use plaza_tests::live::{JsClient, PlazaProcess};
+use plaza_tests::storage::TempDir;
 use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -104,4 +107,79 @@ for_each_backend! {
         assert_eq!(versions::list(&app.state.db, Table::Schedule, 10).await.expect("list").len(), 2);
         assert_eq!(changes_of(&app, &admin, second.version).await, body);
     }
+}
+
+/// A tab of the official socket.io client on `process`, signed in as `token`; returns once `auth` is bound (a
+/// socket's events are handled in order, so the `apiError` of the malformed metric sent after it proves it).
+async fn signed_in_tab(process: &PlazaProcess, token: &str) -> JsClient {
+    let options = json!({"transports": ["websocket"], "reconnection": false});
+    let mut tab = JsClient::connect(&process.address, "/api/socket.io", options).await;
+    tab.emit("auth", json!([token])).await;
+    tab.emit("trackMetric", json!(["nope/never", {}])).await;
+    let reply = tab
+        .event("apiError", Duration::from_secs(10))
+        .await
+        .expect("the metric is refused");
+    assert_eq!(
+        reply[0]["codes"],
+        json!(["metrics.badEvent"]),
+        "auth was accepted: {:?}",
+        tab.seen
+    );
+    tab
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tab_of_an_attendee_who_saved_a_moved_session_is_told_once_across_processes() {
+    let mut dataset = fake_pretalx::demo_dataset(1);
+    let code = fake_pretalx::scheduled_codes(&dataset, 1).remove(0);
+    let session = format!("{code}-1");
+    let fake = FakePretalx::start(dataset.clone()).await;
+    let app = app_for(Backend::Real, &fake).await;
+    import(&app).await;
+    let ada = app.token_for("ada@example.org", &[]).await;
+    let bob = app.token_for("bob@example.org", &[]).await;
+    assert_eq!(
+        app.post_as(&ada, &format!("/api/attendance/{session}/attend"))
+            .await
+            .status(),
+        200
+    );
+
+    let dir = TempDir::new();
+    let env = app.storage_env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut one = PlazaProcess::start("live", &dir.path, &vars).await;
+    let mut two = PlazaProcess::start("live", &dir.path, &vars).await;
+    let mut ada_on_one = signed_in_tab(&one, &ada).await;
+    let mut ada_on_two = signed_in_tab(&two, &ada).await;
+    let mut bob_on_one = signed_in_tab(&one, &bob).await;
+
+    fake_pretalx::move_slot(&mut dataset, &code, 30, false);
+    fake.set(dataset);
+    let moved = schedule::run_once(&app.jobs()).await.expect("import");
+    assert!(moved.published && moved.changed >= 1, "{moved:?}");
+    for tab in [&mut ada_on_one, &mut ada_on_two] {
+        let event = tab.event("myScheduleChanged", Duration::from_secs(1)).await;
+        let event = event.unwrap_or_else(|| panic!("no notice within 1 s: {:?}", tab.seen));
+        assert_eq!(event[0]["sessionId"], session.as_str());
+        assert_eq!(event[0]["version"], moved.version);
+        assert_eq!(event[0]["changes"], json!(["moved"]));
+        assert_ne!(event[0]["old"]["start"], event[0]["new"]["start"]);
+    }
+
+    // An identical import sends nothing; nobody is told twice; bob saved nothing.
+    let again = schedule::run_once(&app.jobs()).await.expect("re-import");
+    assert!(!again.published);
+    for tab in [&mut ada_on_one, &mut ada_on_two, &mut bob_on_one] {
+        assert!(
+            tab.event("myScheduleChanged", Duration::from_millis(1000))
+                .await
+                .is_none(),
+            "{:?}",
+            tab.seen
+        );
+    }
+    one.kill();
+    two.kill();
 }

@@ -8,6 +8,7 @@
 mod driver;
 mod events;
 pub mod fallback;
+mod my_schedule;
 mod visitors;
 
 use std::future::Future;
@@ -162,6 +163,7 @@ fn serve<A: Adapter>(
     shutdown: CancellationToken,
 ) -> Serve {
     let emitters = live.visitors.start(io.clone(), shutdown.clone());
+    let notices = my_schedule::start(live.clone(), io.clone(), shutdown.clone());
     // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
     // request it forwards to the API gets the API's CORS headers only.
     let service = CorsService::new(
@@ -198,7 +200,7 @@ fn serve<A: Adapter>(
         }
         // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
         // socketioxide), then the sockets close.
-        for emitter in emitters {
+        for emitter in emitters.into_iter().chain([notices]) {
             let _ = emitter.await;
         }
         io.close().await;
