@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cors;
+pub mod digest;
 pub mod export;
 pub mod health;
 pub mod http;

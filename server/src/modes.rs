@@ -344,6 +344,7 @@ async fn serve_api(
     state.config.require_jwt_secret()?;
     state.health();
     refresher::start(&state, shutdown.clone()).await;
+    crate::digest::start(&state, shutdown.clone());
     let config = &state.config;
     let Servers {
         api: app,

@@ -58,6 +58,7 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
     let shutdown = CancellationToken::new();
     state.health();
     plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
+    plaza_server::digest::start(&state, shutdown.clone());
     let (address, server) = start(state.clone());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

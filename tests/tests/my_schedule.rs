@@ -7,6 +7,7 @@ use plaza_jobs::schedule;
 use plaza_tests::app::json_body;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
 use plaza_tests::live::{JsClient, PlazaProcess};
+use plaza_tests::smtp_sink::SmtpSink;
 use plaza_tests::storage::TempDir;
 use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
 use serde_json::{Value, json};
@@ -182,4 +183,68 @@ async fn every_tab_of_an_attendee_who_saved_a_moved_session_is_told_once_across_
     }
     one.kill();
     two.kill();
+}
+
+async fn patch_me(app: &TestApp, token: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .patch(app.url("/api/auth/me"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("PATCH /auth/me");
+    assert_eq!(response.status(), 200);
+    json_body(response).await
+}
+
+for_each_backend! {
+    async fn one_localised_digest_per_attendee_per_release_and_none_when_opted_out(backend: Backend) {
+        let sink = SmtpSink::start().await;
+        let mut dataset = fake_pretalx::demo_dataset(1);
+        let codes = fake_pretalx::scheduled_codes(&dataset, 2);
+        let fake = FakePretalx::start(dataset.clone()).await;
+        let mut env = fake.env();
+        env.push(("SMTP_URL", sink.url()));
+        let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let app = spawn_app(backend, &vars).await;
+        import(&app).await;
+        let ada = app.token_for("ada@example.org", &[]).await;
+        let bob = app.token_for("bob@example.org", &[]).await;
+        let _carol = app.token_for("carol@example.org", &[]).await;
+        for code in &codes {
+            assert_eq!(app.post_as(&ada, &format!("/api/attendance/{code}-1/attend")).await.status(), 200);
+            assert_eq!(app.post_as(&bob, &format!("/api/attendance/{code}-1/attend")).await.status(), 200);
+        }
+        let me = patch_me(&app, &ada, json!({"language": "es"})).await;
+        assert_eq!(me["registration"]["scheduleEmails"], true, "on by default");
+        let me = patch_me(&app, &bob, json!({"scheduleEmails": false})).await;
+        assert_eq!((me["registration"]["scheduleEmails"].clone(), me["registration"]["language"].clone()), (json!(false), json!("en")));
+        let refused = reqwest::Client::new().patch(app.url("/api/auth/me")).bearer_auth(&bob)
+            .json(&json!({"scheduleEmails": "no"})).send().await.expect("PATCH");
+        assert_eq!(refused.status(), 400);
+
+        fake_pretalx::move_slot(&mut dataset, &codes[0], 30, false);
+        fake_pretalx::edit(&mut dataset, "submissions", |subs| {
+            let sub = subs.iter_mut().find(|s| s["code"] == codes[1].as_str()).expect("submission");
+            sub["title"] = "Renamed by the programme team".into();
+        });
+        fake.set(dataset);
+        let release = import(&app).await;
+        assert_eq!(release.changed, 2, "{release:?}");
+        let digests = sink.wait_for("ada@example.org", 1, Duration::from_secs(10)).await;
+        assert_eq!(digests.len(), 1, "one digest for two changed sessions");
+        let digest = &digests[0].data;
+        assert!(digest.contains("Cambios en tu programa"), "in the attendee's language: {digest}");
+        assert!(digest.contains("Renamed by the programme team"), "{digest}");
+        let moved_title = app.state.schedule.current().session(&format!("{}-1", codes[0])).expect("served").title["en"].clone();
+        assert!(digest.contains(&moved_title), "{digest}");
+
+        // An identical re-import sends nothing; the opted-out attendee and the one who saved nothing get nothing.
+        let again = schedule::run_once(&app.jobs()).await.expect("re-import");
+        assert!(!again.published);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(sink.wait_for("ada@example.org", 2, Duration::ZERO).await.len(), 1);
+        let others: Vec<_> = sink.messages().into_iter().filter(|m| !m.to.contains(&"ada@example.org".to_owned())).collect();
+        assert!(others.is_empty(), "{others:?}");
+    }
 }

@@ -39,3 +39,10 @@ pub async fn of_version(db: &Db, version: i64) -> Result<Vec<SessionChange>, sql
         on_db!(db, pool => sqlx::query_scalar(SQL).bind(version).fetch_all(pool).await)?;
     Ok(rows.into_iter().map(|Json(c)| c).collect())
 }
+
+/// Claims the digest of `version` for `attendee`: true for the one caller that should send it (cluster-wide, once).
+pub async fn claim_digest(db: &Db, version: i64, attendee: i32) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "INSERT INTO schedule_digests (version, attendee) VALUES ($1, $2) \
+                       ON CONFLICT (version, attendee) DO NOTHING";
+    on_db!(db, pool => sqlx::query(SQL).bind(version).bind(attendee).execute(pool).await.map(|r| r.rows_affected() == 1))
+}

@@ -47,11 +47,15 @@ struct LoginBody {
     redirect: Option<String>,
 }
 
-/// `PATCH /auth/me` body: the fields an attendee may change.
+/// `PATCH /auth/me` body: the fields an attendee may change (at least one).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileBody {
-    language: String,
+    #[serde(default)]
+    language: Option<String>,
+    /// Schedule change digests on or off (#20; plaza addition, optional).
+    #[serde(default, rename = "scheduleEmails")]
+    schedule_emails: Option<bool>,
 }
 
 /// The client URL a relative `redirect` resolves to; anything else (absolute, protocol-relative) is dropped, so a
@@ -253,17 +257,31 @@ async fn patch_me(
     body: web::Json<ProfileBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    let ProfileBody { language } = body.into_inner();
-    if !state.config.locales.contains(&language) {
+    let ProfileBody {
+        language,
+        schedule_emails,
+    } = body.into_inner();
+    if language.is_none() && schedule_emails.is_none() {
+        return Err(ApiError::validation(vec![Failure::new("language", "is required")]).into());
+    }
+    if let Some(language) = &language
+        && !state.config.locales.contains(language)
+    {
         let expected = format!("is not one of {}", state.config.locales.join(", "));
         return Err(ApiError::validation(vec![Failure::new("language", &expected)]).into());
     }
     // A blocked or deleted account is refused before anything is written.
     let mut attendee = current_attendee(&state, user.id()).await?;
-    if !attendees::set_language(&state.db, attendee.id, &language).await? {
-        return Err(ApiError::Unauthorized("general.unauthorized").into());
+    if let Some(language) = language {
+        if !attendees::set_language(&state.db, attendee.id, &language).await? {
+            return Err(ApiError::Unauthorized("general.unauthorized").into());
+        }
+        attendee.language = language;
     }
-    attendee.language = language;
+    if let Some(wanted) = schedule_emails {
+        attendees::set_schedule_emails(&state.db, attendee.id, wanted).await?;
+        attendee.schedule_emails = wanted;
+    }
     Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
 }
 
