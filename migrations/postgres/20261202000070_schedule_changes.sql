@@ -9,3 +9,5 @@ CREATE TABLE schedule_changes (
     change  jsonb NOT NULL,
     PRIMARY KEY (version, session)
 );
+-- Calendars read a session's history (SEQUENCE, LAST-MODIFIED, cancellations).
+CREATE INDEX schedule_changes_session_idx ON schedule_changes (session, version);

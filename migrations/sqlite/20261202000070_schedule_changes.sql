@@ -6,3 +6,4 @@ CREATE TABLE schedule_changes (
     change  TEXT NOT NULL CHECK (json_valid(change)),
     PRIMARY KEY (version, session)
 );
+CREATE INDEX schedule_changes_session_idx ON schedule_changes (session, version);

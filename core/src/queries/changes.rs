@@ -1,6 +1,7 @@
 //! The `schedule_changes` table: per published schedule version, what it changed for each session against the
 //! version served before it (see `model::changes`). Written once per version, in one transaction.
 
+use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use crate::db::Db;
@@ -45,4 +46,36 @@ pub async fn claim_digest(db: &Db, version: i64, attendee: i32) -> Result<bool, 
     const SQL: &str = "INSERT INTO schedule_digests (version, attendee) VALUES ($1, $2) \
                        ON CONFLICT (version, attendee) DO NOTHING";
     on_db!(db, pool => sqlx::query(SQL).bind(version).bind(attendee).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// What the version history says about one session, for calendars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// How many published releases changed it (the ICS `SEQUENCE`).
+    pub sequence: i64,
+    /// When the release that last changed it was imported (the ICS `LAST-MODIFIED`).
+    pub modified: DateTime<Utc>,
+    /// That last change.
+    pub last: SessionChange,
+}
+
+/// The history of `session`; `None` when no release ever changed it.
+pub async fn history(db: &Db, session: &str) -> Result<Option<History>, sqlx::Error> {
+    const SQL: &str = "SELECT c.change, v.created, \
+                       (SELECT COUNT(*) FROM schedule_changes WHERE session = $1) \
+                       FROM schedule_changes c JOIN schedule_versions v ON v.id = c.version \
+                       WHERE c.session = $1 ORDER BY c.version DESC LIMIT 1";
+    let row: Option<(Json<SessionChange>, DateTime<Utc>, i64)> =
+        on_db!(db, pool => sqlx::query_as(SQL).bind(session).fetch_optional(pool).await)?;
+    Ok(row.map(|(Json(last), modified, sequence)| History {
+        sequence,
+        modified,
+        last,
+    }))
+}
+
+/// When the first schedule version was imported: the `LAST-MODIFIED` of sessions no release has changed.
+pub async fn first_import(db: &Db) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    const SQL: &str = "SELECT created FROM schedule_versions ORDER BY id LIMIT 1";
+    on_db!(db, pool => sqlx::query_scalar(SQL).fetch_optional(pool).await)
 }
