@@ -9,11 +9,8 @@
 //! and counted (`plaza_emails_total`), not retried (at most once).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use plaza_core::cache::Notice;
 use plaza_core::email::Rendered;
-use plaza_core::live::MY_SCHEDULE_CHANNEL;
 use plaza_core::model::changes::{Placement, SessionChange};
 use plaza_core::queries::{attendance, attendees, changes};
 use tokio::sync::mpsc;
@@ -47,41 +44,16 @@ async fn listen(
     queue: mpsc::Sender<(String, Rendered)>,
     shutdown: CancellationToken,
 ) {
-    let mut subscription = None;
-    loop {
-        if subscription.is_none() {
-            match state.cache.subscribe(MY_SCHEDULE_CHANNEL).await {
-                Ok(sub) => subscription = Some(sub),
-                Err(err) => {
-                    tracing::debug!(%err, "cannot subscribe to schedule change notices yet")
-                }
+    let cache = state.cache.clone();
+    crate::releases::for_each(cache, shutdown, |version| {
+        let (state, queue) = (&state, &queue);
+        async move {
+            if let Err(err) = digest(state, queue, version).await {
+                tracing::warn!(version, %err, "schedule digests stopped");
             }
         }
-        let notice = async {
-            match subscription.as_mut() {
-                Some(sub) => sub.recv().await,
-                None => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    None
-                }
-            }
-        };
-        tokio::select! {
-            notice = notice => match notice {
-                Some(Notice::Message(version)) => match version.parse::<i64>() {
-                    Ok(version) => {
-                        if let Err(err) = digest(&state, &queue, version).await {
-                            tracing::warn!(version, %err, "schedule digests stopped");
-                        }
-                    }
-                    Err(_) => tracing::warn!(%version, "ignoring a malformed schedule change notice"),
-                },
-                Some(Notice::Resync) => {}
-                None => subscription = None,
-            },
-            () = shutdown.cancelled() => break,
-        }
-    }
+    })
+    .await;
 }
 
 /// Queues the digest of `version` for every attendee of a changed session this process claims.

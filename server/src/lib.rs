@@ -12,6 +12,7 @@ pub mod http;
 pub mod live;
 pub mod log_sink;
 pub mod modes;
+pub mod releases;
 pub mod scheduler;
 pub mod shutdown;
 pub mod snapshot;

@@ -7,10 +7,7 @@
 //! only to the sockets it holds, so no event crosses the adapter and none is sent twice. A notice missed while
 //! Redis was away is lost (pub/sub is at most once); the stored changes and the other channels still hold it.
 
-use std::time::Duration;
-
-use plaza_core::cache::Notice;
-use plaza_core::live::{MY_SCHEDULE_CHANNEL, MY_SCHEDULE_EVENT, attendee_room};
+use plaza_core::live::{MY_SCHEDULE_EVENT, attendee_room};
 use plaza_core::queries::{attendance, changes};
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -30,37 +27,7 @@ pub fn start<A: Adapter>(
 
 async fn listen<A: Adapter>(live: Live, io: SocketIo<A>, shutdown: CancellationToken) {
     let cache = live.state.cache.clone();
-    let mut subscription = None;
-    loop {
-        if subscription.is_none() {
-            match cache.subscribe(MY_SCHEDULE_CHANNEL).await {
-                Ok(sub) => subscription = Some(sub),
-                Err(err) => {
-                    tracing::debug!(%err, "cannot subscribe to schedule change notices yet")
-                }
-            }
-        }
-        let notice = async {
-            match subscription.as_mut() {
-                Some(sub) => sub.recv().await,
-                None => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    None
-                }
-            }
-        };
-        tokio::select! {
-            notice = notice => match notice {
-                Some(Notice::Message(version)) => match version.parse::<i64>() {
-                    Ok(version) => notify(&live, &io, version).await,
-                    Err(_) => tracing::warn!(%version, "ignoring a malformed schedule change notice"),
-                },
-                Some(Notice::Resync) => {}
-                None => subscription = None,
-            },
-            () = shutdown.cancelled() => break,
-        }
-    }
+    crate::releases::for_each(cache, shutdown, |version| notify(&live, &io, version)).await;
 }
 
 /// Emits version `version`'s changes to the sockets on this process of the attendees who saved a changed session.
