@@ -117,3 +117,93 @@ pub fn diff(old: &Schedule, new: &Schedule) -> Vec<SessionChange> {
     changes.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::schedule::{Slot, Track};
+
+    fn session(id: &str, slot: Option<&Slot>, track: &str, title: &str, state: &str) -> Session {
+        serde_json::from_value(json!({
+            "id": id, "type": "1", "slot": slot.map(|s| s.id.clone()), "track": track, "themes": [],
+            "title": {"en": title}, "content": {}, "links": [], "hostLanguages": [], "enableInterpretation": false,
+            "speakers": [], "hostOrganisation": {}, "isRecorded": true, "isOfficial": false, "isFeatured": false,
+            "visibility": "private", "state": state, "participantCap": null, "hideFromSchedule": false,
+        }))
+        .expect("a session")
+    }
+
+    fn schedule(sessions: Vec<Session>, slots: Vec<Slot>) -> Schedule {
+        let track = |id: &str| Track {
+            id: id.into(),
+            title: [("en".to_owned(), format!("Room {id}"))].into(),
+        };
+        Schedule {
+            sessions,
+            slots,
+            tracks: vec![track("1"), track("2")],
+            ..Schedule::default()
+        }
+    }
+
+    #[test]
+    fn each_kind_of_change_is_reported_once_and_only_for_listed_sessions() {
+        let at = |h| {
+            Utc.with_ymd_and_hms(2026, 12, 3, h, 0, 0)
+                .single()
+                .expect("a time")
+        };
+        let (ten, eleven) = (Slot::new(at(10), at(11)), Slot::new(at(11), at(12)));
+        let old = schedule(
+            vec![
+                session("SAME-1", Some(&ten), "1", "Same", "confirmed"),
+                session("MOVE-1", Some(&ten), "1", "Move", "confirmed"),
+                session("BOTH-1", Some(&ten), "1", "Both", "confirmed"),
+                session("GONE-1", Some(&ten), "1", "Gone", "confirmed"),
+                session("DRAFT-1", Some(&ten), "1", "Draft", "accepted"),
+            ],
+            vec![ten.clone()],
+        );
+        let new = schedule(
+            vec![
+                session("SAME-1", Some(&ten), "1", "Same", "confirmed"),
+                session("MOVE-1", Some(&eleven), "1", "Move", "confirmed"),
+                session("BOTH-1", Some(&ten), "2", "Both, renamed", "confirmed"),
+                session("GONE-1", None, "1", "Gone", "confirmed"),
+                session("DRAFT-1", Some(&eleven), "1", "Draft", "confirmed"),
+                session("NEW-1", Some(&ten), "1", "New", "confirmed"),
+            ],
+            vec![ten.clone(), eleven.clone()],
+        );
+        let changes = diff(&old, &new);
+        let summary: Vec<(&str, &[ChangeKind])> = changes
+            .iter()
+            .map(|c| (c.session_id.as_str(), c.changes.as_slice()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("BOTH-1", &[ChangeKind::Room, ChangeKind::Title][..]),
+                ("GONE-1", &[ChangeKind::Cancelled][..]),
+                ("MOVE-1", &[ChangeKind::Moved][..]),
+            ]
+        );
+        let moved = &changes[2];
+        assert_eq!(
+            (moved.old.start, moved.new.as_ref().and_then(|n| n.start)),
+            (Some(at(10)), Some(at(11)))
+        );
+        assert_eq!(
+            changes[0].new.as_ref().map(|n| n.room["en"].as_str()),
+            Some("Room 2")
+        );
+        assert!(changes[1].new.is_none());
+        assert!(
+            diff(&new, &new).is_empty(),
+            "an identical release changes nothing"
+        );
+    }
+}
