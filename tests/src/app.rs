@@ -45,6 +45,14 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
         ("REDIS_PREFIX".into(), cache.prefix.clone()),
         ("SHUTDOWN_GRACE_SECONDS".into(), "1".into()),
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        // Emails a test does not catch with the SMTP sink (schedule digests) stay out of the source tree.
+        (
+            "OUTBOX_DIR".into(),
+            std::env::temp_dir()
+                .join("plaza-test-outbox")
+                .display()
+                .to_string(),
+        ),
     ]);
     if let Some(url) = &cache.redis_url {
         env.insert("REDIS_URL".into(), url.expose().to_owned());
