@@ -296,6 +296,12 @@ pub const VARS: &[VarSpec] = &[
         doc: "Lifetime of private calendar feed URLs in days (they are also revoked with the user's other tokens).",
     },
     VarSpec {
+        name: "CALENDAR_CANCELLED_DAYS",
+        default: Some("30"),
+        example: "",
+        doc: "How long a cancelled session an attendee saved stays in their private calendar feed as STATUS:CANCELLED, in days after the release that cancelled it (so calendar apps remove the event).",
+    },
+    VarSpec {
         name: "CALENDAR_NAME",
         default: Some("My schedule"),
         example: "",
@@ -655,6 +661,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `CALENDAR_TOKEN_TTL_DAYS`, as a duration.
     pub calendar_token_ttl: Duration,
+    /// `CALENDAR_CANCELLED_DAYS`, as a duration.
+    pub calendar_cancelled_for: Duration,
     /// `CALENDAR_NAME`.
     pub calendar_name: String,
     /// `CLIENT_DIR`; `None` serves no web client.
@@ -896,6 +904,9 @@ impl Config {
                 .reading(vars.parse("CLIENT_IP_HEADER", ClientIpHeader::parse)?),
             calendar_token_ttl: Duration::from_secs(
                 24 * 3600 * vars.parse("CALENDAR_TOKEN_TTL_DAYS", positive::<u64>)?,
+            ),
+            calendar_cancelled_for: Duration::from_secs(
+                24 * 3600 * vars.parse("CALENDAR_CANCELLED_DAYS", positive::<u64>)?,
             ),
             calendar_name: vars.text("CALENDAR_NAME")?,
             client_dir: Some(vars.text_keeping_empty("CLIENT_DIR")?)

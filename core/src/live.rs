@@ -13,6 +13,18 @@ pub const VISITORS_GAUGE: &str = "visitors";
 /// The cache channel a live process publishes on when its share of [`VISITORS_GAUGE`] changed.
 pub const VISITORS_CHANNEL: &str = "notify.visitors";
 
+/// The cache channel the schedule job publishes on when a release changed sessions (payload: the version id); every
+/// live process then tells its own sockets of the attendees who saved a changed session.
+pub const MY_SCHEDULE_CHANNEL: &str = "notify.myschedule";
+
+/// The socket event (a plaza extension of the deconf protocol) telling an attendee a saved session changed.
+pub const MY_SCHEDULE_EVENT: &str = "myScheduleChanged";
+
+/// The private room every socket of a signed-in attendee joins (after `auth`).
+pub fn attendee_room(attendee: i32) -> String {
+    format!("attendee:{attendee}")
+}
+
 /// Event logged by `log-visitors` with `{visitors: n}`.
 pub const SITE_VISITORS_EVENT: &str = "internal/siteVisitors";
 

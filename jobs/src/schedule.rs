@@ -11,8 +11,13 @@ use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use plaza_core::Config;
 use plaza_core::config::{ConfigError, PretalxSource};
+use plaza_core::live::MY_SCHEDULE_CHANNEL;
+use plaza_core::model::changes::{self, SessionChange};
 use plaza_core::model::schedule::Schedule;
-use plaza_core::queries::versions::{self, Table};
+use plaza_core::queries::{
+    self,
+    versions::{self, Table},
+};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -47,6 +52,8 @@ pub struct ImportSummary {
     pub counts: Counts,
     /// Lint issues that keep a session from showing properly.
     pub blocking_issues: usize,
+    /// Sessions this run changed for attendees (stored in `schedule_changes`); 0 unless it published.
+    pub changed: usize,
 }
 
 /// Sizes of an imported schedule, stored with its version.
@@ -124,6 +131,10 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
     }
 
     let hash = schedule.fingerprint().context("hashing the schedule")?;
+    // Measured against the served version before it is replaced; stored only if this import publishes.
+    let diff = current
+        .as_ref()
+        .and_then(|(served, data)| changes_since(served.id, data, &schedule));
     let counts_json = serde_json::to_value(counts).context("serialising counts")?;
     let (stored, published) = SCHEDULE
         .store(ctx, &source, &hash, schedule, &counts_json)
@@ -133,6 +144,23 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         created,
         published: publish,
     } = stored;
+    let mut changed = 0;
+    if let (true, Some((previous, diff))) = (created && publish, diff) {
+        changed = diff.len();
+        queries::changes::record(&ctx.db, version, previous, &diff)
+            .await
+            .context("storing the schedule changes")?;
+        if changed > 0 {
+            // Best effort: the version is served and its changes stored whatever happens to the notice.
+            if let Err(error) = ctx
+                .cache
+                .publish(MY_SCHEDULE_CHANNEL, &version.to_string())
+                .await
+            {
+                tracing::warn!(version, %error, "cannot announce the schedule changes");
+            }
+        }
+    }
     let blocking_issues = published
         .data
         .lint
@@ -146,6 +174,7 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         created,
         published = publish,
         blocking_issues,
+        changed,
         seconds = started.elapsed().as_secs_f64(),
         "schedule import finished"
     );
@@ -155,7 +184,24 @@ pub async fn import(ctx: &JobContext) -> anyhow::Result<ImportSummary> {
         published: publish,
         counts,
         blocking_issues,
+        changed,
     })
+}
+
+/// The per-session changes from the served version `previous` (stored as `data`) to `schedule`, with `previous`;
+/// `None` (logged) when the stored version no longer parses, so a format change never blocks an import.
+fn changes_since(
+    previous: i64,
+    data: &serde_json::Value,
+    schedule: &Schedule,
+) -> Option<(i64, Vec<SessionChange>)> {
+    match Schedule::deserialize(data) {
+        Ok(served) => Some((previous, changes::diff(&served, schedule))),
+        Err(error) => {
+            tracing::warn!(previous, %error, "the served schedule does not parse; no changes recorded");
+            None
+        }
+    }
 }
 
 /// Fetches and maps the configured source; returns the schedule and a description of the source.

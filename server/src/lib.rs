@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cors;
+pub mod digest;
 pub mod export;
 pub mod head_errors;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod live;
 pub mod log_sink;
 pub mod modes;
+pub mod releases;
 pub mod scheduler;
 pub mod shutdown;
 pub mod snapshot;

@@ -373,6 +373,7 @@ async fn serve_api(
         async move { state.revoke_removed_admins().await }
     });
     refresher::start(&state, shutdown.clone()).await;
+    crate::digest::start(&state, shutdown.clone());
     let config = &state.config;
     let Servers {
         api: app,

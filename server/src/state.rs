@@ -219,10 +219,20 @@ impl AppState {
         Ok(true)
     }
 
+    /// Renders email template `template` in `locale` (English fallback) from the served content.
+    pub fn render_email(
+        &self,
+        template: &str,
+        locale: &str,
+        values: &[(&str, &str)],
+    ) -> Result<plaza_core::email::Rendered, plaza_core::email::EmailError> {
+        self.templates.load().render(template, locale, values)
+    }
+
     /// Renders and sends an email in the background: the caller never waits for SMTP and a failure is logged (and
     /// counted in `/metrics`), never surfaced to the person who triggered it.
     pub fn send_email(&self, to: &str, template: &str, locale: &str, values: &[(&str, &str)]) {
-        let email = match self.templates.load().render(template, locale, values) {
+        let email = match self.render_email(template, locale, values) {
             Ok(email) => email,
             Err(err) => {
                 tracing::error!(%err, template, "cannot render an email");

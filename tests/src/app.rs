@@ -50,6 +50,14 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         // Roles are evaluated on every request: `token_for(_, &["admin"])` needs an admin address.
         ("ADMIN_EMAILS".into(), TEST_ADMIN.into()),
+        // Emails a test does not catch with the SMTP sink (schedule digests) stay out of the source tree.
+        (
+            "OUTBOX_DIR".into(),
+            std::env::temp_dir()
+                .join("plaza-test-outbox")
+                .display()
+                .to_string(),
+        ),
     ]);
     if let Some(url) = &cache.redis_url {
         env.insert("REDIS_URL".into(), url.expose().to_owned());
@@ -65,6 +73,7 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
     let shutdown = CancellationToken::new();
     state.health();
     plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
+    plaza_server::digest::start(&state, shutdown.clone());
     let (address, server) = start(state.clone());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -155,3 +155,46 @@ pub fn edit_scheduled_session(
     });
     format!("{code}-1")
 }
+
+/// The codes of the first `n` confirmed submissions with exactly one slot (each is served as session `<code>-1`).
+pub fn scheduled_codes(dataset: &MemoryDataset, n: usize) -> Vec<String> {
+    let codes: Vec<String> = dataset.collections["submissions"]
+        .iter()
+        .filter(|s| {
+            s["state"] == "confirmed" && s["slots"].as_array().is_some_and(|l| l.len() == 1)
+        })
+        .filter_map(|s| s["code"].as_str().map(str::to_owned))
+        .take(n)
+        .collect();
+    assert_eq!(codes.len(), n, "the dataset has {n} scheduled submissions");
+    codes
+}
+
+/// Moves the slot of submission `code` by `minutes` and, with `to_other_room`, into another room of the event.
+pub fn move_slot(dataset: &mut MemoryDataset, code: &str, minutes: i64, to_other_room: bool) {
+    let rooms: Vec<Value> = dataset.collections["rooms"]
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    edit(dataset, "slots", |slots| {
+        let slot = slots
+            .iter_mut()
+            .find(|s| s["submission"] == code)
+            .expect("the submission has a slot");
+        for key in ["start", "end"] {
+            let at =
+                chrono::DateTime::parse_from_rfc3339(slot[key].as_str().expect("a placed slot"))
+                    .expect("an RFC 3339 time");
+            slot[key] = (at + chrono::Duration::minutes(minutes))
+                .to_rfc3339()
+                .into();
+        }
+        if to_other_room {
+            let other = rooms
+                .iter()
+                .find(|r| **r != slot["room"])
+                .expect("a second room");
+            slot["room"] = other.clone();
+        }
+    });
+}

@@ -1,5 +1,6 @@
-//! Calendars: valid RFC 5545 that a real parser reads back exactly, Google redirects, and private feeds that
-//! expire and are revoked with the user's other tokens.
+//! Calendars: valid RFC 5545 that a real parser reads back exactly, Google redirects, private feeds that expire
+//! and are revoked with the user's other tokens, and events that update: stable UIDs, `SEQUENCE` and
+//! `LAST-MODIFIED` from the version history, cancelled sessions kept as `STATUS:CANCELLED` (#20).
 
 use std::time::Duration;
 
@@ -95,8 +96,8 @@ for_each_backend! {
     }
 }
 
-/// Properties a session's ICS may hold; anything else on a line of its own was injected.
-const PROPERTIES: [&str; 13] = [
+/// Properties a session's ICS or a private feed may hold; anything else on a line of its own was injected.
+const PROPERTIES: [&str; 18] = [
     "BEGIN",
     "END",
     "VERSION",
@@ -110,6 +111,11 @@ const PROPERTIES: [&str; 13] = [
     "DTSTAMP",
     "LOCATION",
     "URL",
+    "SEQUENCE",
+    "LAST-MODIFIED",
+    "STATUS",
+    "NAME",
+    "X-WR-CALNAME",
 ];
 
 /// A strict reading of RFC 5545 §3.1: content lines end with CRLF and nothing else; a continuation starts with a
@@ -184,4 +190,67 @@ async fn a_crafted_title_cannot_add_a_property_or_component() {
         summary.starts_with("Talk\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:pwned\nATTACH:"),
         "{summary:?}"
     );
+}
+
+fn property<'a>(event: &'a icalendar::Event, name: &str) -> Option<&'a str> {
+    event.property_value(name)
+}
+
+/// The strictly read feed at `path`, every property one plaza writes, and its events by UID.
+async fn strict_feed(app: &TestApp, path: &str) -> Vec<icalendar::Event> {
+    let text = app.get(path).await.text().await.expect("feed");
+    let lines = strict_content_lines(&text);
+    assert!(
+        lines.iter().all(|l| PROPERTIES.contains(&property_name(l))),
+        "{lines:?}"
+    );
+    events(&text)
+}
+
+for_each_backend! {
+    async fn a_moved_session_keeps_its_uid_with_a_higher_sequence_and_a_cancelled_one_is_cancelled(backend: Backend) {
+        let mut dataset = fake_pretalx::demo_dataset(1);
+        let codes = fake_pretalx::scheduled_codes(&dataset, 2);
+        let (moved, cancelled) = (format!("{}-1", codes[0]), format!("{}-1", codes[1]));
+        let (app, fake) = fake_pretalx::app_with_imported(backend, dataset.clone()).await;
+        let ada = app.token_for("ada@example.org", &[]).await;
+        for session in [&moved, &cancelled] {
+            assert_eq!(app.post_as(&ada, &format!("/api/attendance/{session}/attend")).await.status(), 200);
+        }
+        let url = json_body(app.get_as(&ada, "/api/calendar/me").await).await["url"].as_str().expect("url").to_owned();
+        let path = url.split_once("/api/").map(|(_, p)| format!("/api/{p}")).expect("an API URL");
+        let before = strict_feed(&app, &path).await;
+        assert_eq!(before.len(), 2);
+        let find = |events: &[icalendar::Event], session: &str| {
+            events.iter().find(|e| e.get_uid() == Some(format!("{session}@plaza").as_str())).cloned()
+        };
+        let was = find(&before, &moved).expect("the saved session");
+        assert_eq!(property(&was, "SEQUENCE"), Some("0"));
+        assert!(property(&was, "LAST-MODIFIED").is_some_and(|t| t.ends_with('Z')));
+
+        fake_pretalx::move_slot(&mut dataset, &codes[0], 60, false);
+        fake_pretalx::edit(&mut dataset, "submissions", |subs| {
+            let sub = subs.iter_mut().find(|s| s["code"] == codes[1].as_str()).expect("submission");
+            sub["state"] = "withdrawn".into();
+        });
+        fake.set(dataset);
+        let version = plaza_jobs::schedule::run_once(&app.jobs()).await.expect("import").version;
+        let served = plaza_tests::eventually(Duration::from_secs(10), || async { app.state.schedule.current().version == version });
+        assert!(served.await.is_some());
+
+        let after = strict_feed(&app, &path).await;
+        assert_eq!(after.len(), 2, "the cancelled session stays in the feed");
+        let now = find(&after, &moved).expect("same UID after the move");
+        assert_eq!(property(&now, "SEQUENCE"), Some("1"));
+        assert_ne!(property(&now, "DTSTART"), property(&was, "DTSTART"));
+        assert_eq!(property(&now, "STATUS"), None);
+        let gone = find(&after, &cancelled).expect("the cancelled session, same UID");
+        assert_eq!((property(&gone, "STATUS"), property(&gone, "SEQUENCE")), (Some("CANCELLED"), Some("1")));
+        assert!(property(&gone, "DTSTART").is_some());
+
+        let single = app.get(&format!("/api/calendar/ical/{moved}")).await.text().await.expect("ics");
+        let single = events(&single);
+        assert_eq!((single[0].get_uid(), property(&single[0], "SEQUENCE")), (Some(format!("{moved}@plaza").as_str()), Some("1")));
+        assert_eq!(app.get(&format!("/api/calendar/ical/{cancelled}")).await.status(), 404, "not public any more");
+    }
 }

@@ -50,6 +50,12 @@ pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await)
 }
 
+/// The attendees of `session`, by id (an index range scan).
+pub async fn attendees_of(db: &Db, session: &str) -> Result<Vec<i32>, sqlx::Error> {
+    const SQL: &str = "SELECT attendee FROM attendance WHERE session = $1 ORDER BY attendee";
+    on_db!(db, pool => sqlx::query_scalar(SQL).bind(session).fetch_all(pool).await)
+}
+
 /// Every session attendee `attendee` attends, oldest first.
 pub async fn of_attendee(db: &Db, attendee: i32) -> Result<Vec<Attendance>, sqlx::Error> {
     const SQL: &str =

@@ -35,11 +35,14 @@ pub struct Attendee {
     /// Current token version; tokens carrying an older one are revoked.
     #[serde(skip)]
     pub token_version: i32,
+    /// Whether the attendee wants an email when a release changes a session they saved (plaza addition).
+    #[serde(rename = "scheduleEmails")]
+    pub schedule_emails: bool,
 }
 
 macro_rules! columns {
     () => {
-        r#"id, created, name, email, language, country, affiliation, verified, consented, "userData", token_version"#
+        r#"id, created, name, email, language, country, affiliation, verified, consented, "userData", token_version, schedule_emails"#
     };
 }
 
@@ -69,6 +72,12 @@ pub async fn revoke_tokens(db: &Db, id: i32) -> Result<bool, sqlx::Error> {
 pub async fn set_language(db: &Db, id: i32, language: &str) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE attendees SET language = $1 WHERE id = $2";
     on_db!(db, pool => sqlx::query(SQL).bind(language).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Sets whether attendee `id` gets schedule change emails; false when no such attendee.
+pub async fn set_schedule_emails(db: &Db, id: i32, wanted: bool) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET schedule_emails = $1 WHERE id = $2";
+    on_db!(db, pool => sqlx::query(SQL).bind(wanted).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
 }
 
 /// The attendee with (normalised) `email`.

@@ -5,6 +5,7 @@
 
 pub mod attendance;
 pub mod attendees;
+pub mod changes;
 pub mod login_tokens;
 pub mod logs;
 pub mod tickets;

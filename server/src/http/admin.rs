@@ -24,6 +24,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .get(get_status)
             .post(post_start),
     )
+    .service(web::resource("/admin/schedule/versions/{id}/changes").get(get_version_changes))
     .service(web::resource("/admin/{import}/versions").get(get_versions))
     .service(web::resource("/admin/{import}/versions/{id}/publish").post(post_publish_version))
     .service(web::resource("/admin/users/{id}/revoke").post(post_revoke_user));
@@ -129,6 +130,24 @@ fn job_error(err: JobError) -> HttpError {
         JobError::AlreadyRunning(_) => ApiError::bad_request("admin.alreadyRunning").into(),
         JobError::Failed(err) => ApiError::Internal(err).into(),
     }
+}
+
+/// `GET /admin/schedule/versions/{id}/changes`: what version `id` changed for attendees when it was published —
+/// `{"version", "changes": [SessionChange]}`; 404 for an unknown version.
+async fn get_version_changes(
+    _admin: AdminUser,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let id = path.into_inner();
+    if versions::get(&state.db, Table::Schedule, id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound.into());
+    }
+    let changes = plaza_core::queries::changes::of_version(&state.db, id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "version": id, "changes": changes })))
 }
 
 /// The 50 newest versions of an import.

@@ -2,6 +2,11 @@
 //! redirect, and the private feed of everything a user attends (`/calendar/me` gives its URL; the URL carries an
 //! expiring, revocable `user-ical` token). ICS is built with the `icalendar` crate: CRLF, line folding, escaping,
 //! UTC times, a `DTSTAMP`, and stable `UID`s (`<session id>@plaza`), localised to the user's language.
+//!
+//! Calendars that update (#20): every event carries `SEQUENCE` (how many published releases changed the session)
+//! and `LAST-MODIFIED` (when the last of them was imported; the first import for a session never changed) from
+//! `schedule_changes`, so a calendar app replaces the event it holds instead of keeping a stale one; the private
+//! feed keeps a saved session a release cancelled as `STATUS:CANCELLED` for `CALENDAR_CANCELLED_DAYS`.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -9,8 +14,10 @@ use chrono::{DateTime, Utc};
 use icalendar::{Calendar, Component as _, Event, EventLike as _};
 use plaza_core::ApiError;
 use plaza_core::authz::Presented;
+use plaza_core::model::changes::ChangeKind;
 use plaza_core::model::schedule::{Localised, Session};
 use plaza_core::queries::attendance;
+use plaza_core::queries::changes::{self, History};
 use serde_json::json;
 
 use super::HttpError;
@@ -68,26 +75,98 @@ fn ics_text(text: &str) -> String {
     out
 }
 
+/// Where the version history puts an event: its `SEQUENCE` and `LAST-MODIFIED`.
+#[derive(Debug, Clone, Copy)]
+struct Revision {
+    sequence: i64,
+    modified: Option<DateTime<Utc>>,
+}
+
+impl Revision {
+    /// From a session's history; a session no release changed is at sequence 0, modified at the first import.
+    fn of(history: Option<&History>, first_import: Option<DateTime<Utc>>) -> Self {
+        match history {
+            Some(h) => Self {
+                sequence: h.sequence,
+                modified: Some(h.modified),
+            },
+            None => Self {
+                sequence: 0,
+                modified: first_import,
+            },
+        }
+    }
+}
+
+/// One VEVENT: the session's UID, title, description, times and link, with its revision.
+#[allow(clippy::too_many_arguments)]
 fn event(
     state: &AppState,
-    session: &Session,
+    id: &str,
+    title: &Localised,
+    content: Option<&Localised>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     lang: &str,
+    revision: Revision,
 ) -> Event {
-    let url = ics_text(&format!(
-        "{}session/{}",
-        state.config.client_url, session.id
-    ));
-    Event::new()
-        .uid(&ics_text(&format!("{}@plaza", session.id)))
-        .summary(&ics_text(localised(&session.title, lang, "Session")))
-        .description(&ics_text(localised(&session.content, lang, "")))
+    let url = ics_text(&format!("{}session/{id}", state.config.client_url));
+    let mut event = Event::new();
+    event
+        .uid(&ics_text(&format!("{id}@plaza")))
+        .summary(&ics_text(localised(title, lang, "Session")))
         .starts(start)
         .ends(end)
         .location(&url)
         .url(&url)
-        .done()
+        .add_property("SEQUENCE", revision.sequence.to_string());
+    if let Some(content) = content {
+        event.description(&ics_text(localised(content, lang, "")));
+    }
+    if let Some(modified) = revision.modified {
+        event.add_property(
+            "LAST-MODIFIED",
+            modified.format("%Y%m%dT%H%M%SZ").to_string(),
+        );
+    }
+    event.done()
+}
+
+/// The event of a served session.
+fn session_event(
+    state: &AppState,
+    session: &Session,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    lang: &str,
+    revision: Revision,
+) -> Event {
+    event(
+        state,
+        &session.id,
+        &session.title,
+        Some(&session.content),
+        start,
+        end,
+        lang,
+        revision,
+    )
+}
+
+/// The history of `session` and the first import's time, for the public routes: an unreadable database costs
+/// the revision (logged), never the calendar.
+async fn revision_of(state: &AppState, session: &str) -> Revision {
+    let read = async {
+        let history = changes::history(&state.db, session).await?;
+        let first = changes::first_import(&state.db).await?;
+        Ok::<_, sqlx::Error>(Revision::of(history.as_ref(), first))
+    };
+    read.await.unwrap_or_else(|err| {
+        tracing::warn!(%err, "cannot read the session's history; serving SEQUENCE 0");
+        Revision {
+            sequence: 0,
+            modified: None,
+        }
+    })
 }
 
 fn ics_response(calendar: &Calendar, filename: &str) -> HttpResponse {
@@ -114,8 +193,15 @@ async fn get_session_ics(
 ) -> Result<HttpResponse, HttpError> {
     let snapshot = state.schedule.current();
     let (session, start, end) = scheduled(&snapshot, &path)?;
+    let revision = revision_of(&state, &session.id).await;
     let mut calendar = Calendar::new();
-    calendar.push(event(&state, session, start, end, &lang_of(&user)));
+    calendar.push(session_event(
+        &state,
+        session,
+        (start, end),
+        &lang_of(&user),
+        revision,
+    ));
     let name: String = session
         .id
         .chars()
@@ -172,7 +258,8 @@ async fn get_feed_url(
         .json(json!({ "url": format!("{}calendar/me/{token}", state.config.self_url) })))
 }
 
-/// Every attended, scheduled session as one calendar; 401 for an expired or revoked token.
+/// Every attended, scheduled session as one calendar, plus attended sessions a release cancelled within
+/// `CALENDAR_CANCELLED_DAYS` as `STATUS:CANCELLED`; 401 for an expired or revoked token.
 async fn get_feed(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -188,9 +275,32 @@ async fn get_feed(
     let snapshot = state.schedule.current();
     let mut calendar = Calendar::new();
     calendar.name(&ics_text(&state.config.calendar_name));
+    let first_import = changes::first_import(&state.db).await?;
+    let kept_since = Utc::now()
+        - chrono::Duration::from_std(state.config.calendar_cancelled_for)
+            .unwrap_or(chrono::Duration::MAX);
+    let lang = &claims.user_lang;
     for row in attendance::of_attendee(&state.db, claims.sub).await? {
+        let history = changes::history(&state.db, &row.session).await?;
+        let revision = Revision::of(history.as_ref(), first_import);
         if let Ok((session, start, end)) = scheduled(&snapshot, &row.session) {
-            calendar.push(event(&state, session, start, end, &claims.user_lang));
+            calendar.push(session_event(&state, session, (start, end), lang, revision));
+        } else if let Some(history) = history
+            .filter(|h| h.last.changes.contains(&ChangeKind::Cancelled) && h.modified >= kept_since)
+            && let (Some(start), Some(end)) = (history.last.old.start, history.last.old.end)
+        {
+            let mut cancelled = event(
+                &state,
+                &row.session,
+                &history.last.old.title,
+                None,
+                start,
+                end,
+                lang,
+                revision,
+            );
+            cancelled.add_property("STATUS", "CANCELLED");
+            calendar.push(cancelled);
         }
     }
     Ok(ics_response(&calendar.done(), "my-sessions.ics"))

@@ -52,11 +52,15 @@ struct LoginBody {
     redirect: Option<String>,
 }
 
-/// `PATCH /auth/me` body: the fields an attendee may change.
+/// `PATCH /auth/me` body: the fields an attendee may change (at least one).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileBody {
-    language: String,
+    #[serde(default)]
+    language: Option<String>,
+    /// Schedule change digests on or off (#20; plaza addition, optional).
+    #[serde(default, rename = "scheduleEmails")]
+    schedule_emails: Option<bool>,
 }
 
 /// Longest `redirect` accepted (bytes): a path inside the client, not a payload carried into every email.
@@ -468,8 +472,20 @@ async fn patch_me(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // The body is judged only once the caller is: a refused token is a 401 whatever it sent.
-    let ProfileBody { language } = body?.into_inner();
-    if !state.config.locales.contains(&language) {
+    let ProfileBody {
+        language,
+        schedule_emails,
+    } = body?.into_inner();
+    if language.is_none() && schedule_emails.is_none() {
+        return Err(HttpError(ApiError::validation(vec![Failure::new(
+            "language",
+            "is required",
+        )]))
+        .into());
+    }
+    if let Some(language) = &language
+        && !state.config.locales.contains(language)
+    {
         let expected = format!("is not one of {}", state.config.locales.join(", "));
         return Err(HttpError(ApiError::validation(vec![Failure::new(
             "language", &expected,
@@ -478,13 +494,21 @@ async fn patch_me(
     }
     // A blocked or deleted account was refused by the extractor, before anything is written.
     let mut attendee = user.principal.attendee;
-    if !attendees::set_language(&state.db, attendee.id, &language)
-        .await
-        .map_err(|e| HttpError(e.into()))?
-    {
-        return Err(HttpError(ApiError::Unauthorized("general.unauthorized")).into());
+    if let Some(language) = language {
+        if !attendees::set_language(&state.db, attendee.id, &language)
+            .await
+            .map_err(|e| HttpError(e.into()))?
+        {
+            return Err(HttpError(ApiError::Unauthorized("general.unauthorized")).into());
+        }
+        attendee.language = language;
     }
-    attendee.language = language;
+    if let Some(wanted) = schedule_emails {
+        attendees::set_schedule_emails(&state.db, attendee.id, wanted)
+            .await
+            .map_err(|e| HttpError(e.into()))?;
+        attendee.schedule_emails = wanted;
+    }
     Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
 }
 

@@ -289,6 +289,11 @@ async fn authorize(live: &Live, claims: &AuthClaims) -> Result<Principal, ApiErr
 async fn bind<A: Adapter>(socket: &SocketRef<A>, live: &Live, token: &str) {
     match authenticate(live, token).await {
         Ok(claims) => {
+            // The attendee's private room (`myScheduleChanged`); a re-`auth` as someone else leaves the old one.
+            if let Some(old) = socket.extensions.get::<SocketUser>() {
+                socket.leave(plaza_core::live::attendee_room(old.claims.sub));
+            }
+            socket.join(plaza_core::live::attendee_room(claims.sub));
             socket.extensions.insert(SocketUser { claims });
         }
         Err(err) => send_error(socket, &err),
@@ -297,8 +302,9 @@ async fn bind<A: Adapter>(socket: &SocketRef<A>, live: &Live, token: &str) {
 
 /// `deauth`: forgets the identity; 401 when none is bound (as the reference).
 fn on_deauth<A: Adapter>(socket: &SocketRef<A>) {
-    if socket.extensions.remove::<SocketUser>().is_none() {
-        send_error(socket, &ApiError::Unauthorized("general.unauthorized"));
+    match socket.extensions.remove::<SocketUser>() {
+        Some(user) => socket.leave(plaza_core::live::attendee_room(user.claims.sub)),
+        None => send_error(socket, &ApiError::Unauthorized("general.unauthorized")),
     }
 }
 

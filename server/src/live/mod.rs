@@ -15,6 +15,7 @@ mod driver;
 mod events;
 pub mod fallback;
 mod listener;
+mod my_schedule;
 mod visitors;
 
 use std::future::Future;
@@ -181,6 +182,7 @@ fn serve<A: Adapter>(
     let admission = listener::Admission::new(&config.live_limits, config.trusted_proxies.clone());
     let http1 = listener::http1_builder(&config.live_limits);
     let limits = config.live_limits.clone();
+    let notices = my_schedule::start(live.clone(), io.clone(), shutdown.clone());
     // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
     // request it forwards to the API gets the API's CORS headers only.
     let service = CorsService::new(
@@ -207,7 +209,7 @@ fn serve<A: Adapter>(
         .await;
         // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
         // socketioxide), then the sockets close.
-        for emitter in emitters {
+        for emitter in emitters.into_iter().chain([notices]) {
             let _ = emitter.await;
         }
         io.close().await;
