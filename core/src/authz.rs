@@ -192,6 +192,7 @@ mod tests {
                 consented: Utc::now(),
                 user_data: Json(serde_json::json!({})),
                 token_version: ver,
+                schedule_emails: true,
             },
             holds_ticket,
         }
