@@ -55,10 +55,19 @@ impl Analysis {
     /// A socket of this process started analysing: the flag is set and announced before this returns.
     pub async fn started(&self) {
         self.0.local.fetch_add(1, Ordering::SeqCst);
+        self.announce().await;
+    }
+
+    /// Sets the flag and announces it, so every process streams at once.
+    async fn announce(&self) {
         self.write_flag().await;
         if let Err(err) = self.0.cache.publish(CHANNEL, "start").await {
             tracing::debug!(%err, "could not announce the analysis flag");
         }
+    }
+
+    fn watching_here(&self) -> bool {
+        self.0.local.load(Ordering::SeqCst) > 0
     }
 
     /// A socket of this process stopped analysing (or left while it was).
@@ -98,6 +107,8 @@ impl Analysis {
                     notice = notice => {
                         match notice {
                             Some(Notice::Message(_)) => this.0.cluster.store(true, Ordering::Relaxed),
+                            // Redis is back, perhaps empty: admins here set and announce the flag again.
+                            Some(Notice::Resync) if this.watching_here() => this.announce().await,
                             Some(Notice::Resync) => {}
                             None => notices = None,
                         }
@@ -107,11 +118,16 @@ impl Analysis {
                     () = shutdown.cancelled() => return,
                 }
                 ticks += 1;
-                if this.0.local.load(Ordering::SeqCst) > 0 && ticks.is_multiple_of(refresh_every) {
+                if this.watching_here() && ticks.is_multiple_of(refresh_every) {
                     this.write_flag().await;
                 }
                 // A cache error reads as "nobody": analytics pause rather than flood a failing Redis.
                 let set = matches!(this.0.cache.get(FLAG).await, Ok(Some(_)));
+                if !set && this.watching_here() {
+                    // The flag was lost (a Redis restart or flush, or set while Redis was away) although admins
+                    // here still watch: set and announce it again, so the other processes resume streaming.
+                    this.announce().await;
+                }
                 this.0.cluster.store(set, Ordering::Relaxed);
             }
         });
