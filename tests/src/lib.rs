@@ -142,6 +142,16 @@ pub async fn submit_confirm(http: &reqwest::Client, link: &str, nonce: &str) -> 
         .expect("confirm form")
 }
 
+/// The auth token a finished sign-in's redirect carries in its fragment (`…/_auth#token=…&redirect=…`).
+pub fn redirect_token(location: &str) -> String {
+    location
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_else(|| panic!("an auth token in the redirect: {location}"))
+        .to_owned()
+}
+
 /// The sign-in link in the newest `.eml` of `outbox` (quoted-printable unfolded).
 pub async fn emailed_link(outbox: &std::path::Path) -> String {
     let mut link = None;

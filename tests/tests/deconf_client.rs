@@ -11,7 +11,8 @@ use plaza_core::queries::logs;
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT, free_port};
 use plaza_tests::storage::TempDir;
 use plaza_tests::{
-    Backend, TestCache, TestDb, confirm_nonce, emailed_link, eventually, run_plaza, submit_confirm,
+    Backend, TestCache, TestDb, confirm_nonce, emailed_link, eventually, redirect_token, run_plaza,
+    submit_confirm,
 };
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
@@ -291,12 +292,7 @@ async fn the_deconf_client_on_another_origin_works_against_separate_api_and_live
         location.starts_with(&format!("{ORIGIN}/_auth#token=")),
         "{location}"
     );
-    let token = location
-        .split("token=")
-        .nth(1)
-        .and_then(|t| t.split('&').next())
-        .expect("token")
-        .to_owned();
+    let token = redirect_token(&location);
     assert!(location.contains("redirect="), "{location}");
     assert_eq!(
         claims(&token)["iss"],

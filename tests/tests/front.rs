@@ -525,12 +525,7 @@ async fn no_token_appears_in_any_log_line() {
         .to_str()
         .expect("location")
         .to_owned();
-    let auth = location
-        .split("token=")
-        .nth(1)
-        .and_then(|rest| rest.split('&').next())
-        .expect("an auth token in the redirect")
-        .to_owned();
+    let auth = plaza_tests::redirect_token(&location);
     let me = http
         .get(url("/api/auth/me"))
         .bearer_auth(&auth)

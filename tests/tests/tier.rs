@@ -10,7 +10,8 @@ use plaza_tests::fake_tito::{FakeTito, ticket};
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT};
 use plaza_tests::storage::TempDir;
 use plaza_tests::{
-    Backend, TestCache, TestDb, confirm_nonce, emailed_link, eventually, run_plaza, submit_confirm,
+    Backend, TestCache, TestDb, confirm_nonce, emailed_link, eventually, redirect_token, run_plaza,
+    submit_confirm,
 };
 use serde_json::{Value, json};
 
@@ -122,12 +123,7 @@ async fn every_role_as_its_own_process_on_one_postgres_and_one_redis() {
         .to_str()
         .expect("location")
         .to_owned();
-    let token = location
-        .split("token=")
-        .nth(1)
-        .and_then(|t| t.split('&').next())
-        .expect("token in the redirect")
-        .to_owned();
+    let token = redirect_token(&location);
     let me: Value = http
         .get(format!("{}/api/auth/me", api.address))
         .bearer_auth(&token)
