@@ -1,8 +1,8 @@
 //! The one CORS policy of plaza's HTTP surface, from `CLIENT_URL` (a list of origins allowed): what the deconf
 //! client on its own origin needs — the reference answered every response with `Access-Control-Allow-Origin:
 //! <CLIENT_URL>` (koa cors). [`CorsPolicy`] decides; two thin adapters apply it: [`actix`] to every response of the
-//! HTTP API (every mode), [`CorsService`] to the live front's own answers (socket.io, the probes of a `live`
-//! process). Requests the live front forwards to the API get the API's headers only, so none is doubled.
+//! HTTP API (every mode; socket.io polling too in `all` on one port), [`CorsService`] to what the live listener
+//! answers (socket.io, the probes of a `live` process).
 //!
 //! Preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered 204 before routing; the bearer token
 //! travels in `Authorization`, so no cookies are involved and credentials are not allowed.
@@ -114,25 +114,17 @@ pub async fn actix(
     Ok(res)
 }
 
-/// The live front's adapter: applies the policy to what the live listener answers itself; requests it forwards to
-/// the HTTP API (`forwards_api`, any path outside `socket_path`) pass untouched, the API adds its own headers.
+/// The live listener's adapter: applies the policy to everything it answers.
 #[derive(Clone)]
 pub struct CorsService<S> {
     inner: S,
     policy: CorsPolicy,
-    socket_path: Arc<str>,
-    forwards_api: bool,
 }
 
 impl<S> CorsService<S> {
-    /// Wraps the live front `inner`.
-    pub fn new(inner: S, policy: CorsPolicy, socket_path: &str, forwards_api: bool) -> Self {
-        Self {
-            inner,
-            policy,
-            socket_path: socket_path.into(),
-            forwards_api,
-        }
+    /// Wraps the live service `inner`.
+    pub fn new(inner: S, policy: CorsPolicy) -> Self {
+        Self { inner, policy }
     }
 }
 
@@ -155,10 +147,6 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let path = req.uri().path();
-        if self.forwards_api && !path.starts_with(&*self.socket_path) {
-            return Box::pin(self.inner.call(req));
-        }
         let origin = req
             .headers()
             .get(http::header::ORIGIN)

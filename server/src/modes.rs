@@ -13,7 +13,6 @@ use plaza_core::queries::versions::{self, Table};
 
 use crate::cli::{Command, Mode, TitoList, VersionAction};
 use crate::live::LiveServer;
-use crate::live::fallback::Fallback;
 use crate::scheduler;
 use crate::snapshot::refresher;
 use crate::startup::Servers;
@@ -333,8 +332,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
             state.start_draining();
         }
     });
-    let fallback = Fallback::Probes(Box::new(state.clone()));
-    let live = LiveServer::build(state.clone(), listener, fallback, shutdown).await?;
+    let live = LiveServer::build(state.clone(), listener, shutdown).await?;
     warn_compatibility(config);
     tracing::info!(
         database = %config.database_url.redacted(),
@@ -342,7 +340,7 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         "plaza {} live server on {}:{}{}/",
         env!("CARGO_PKG_VERSION"),
         addr.ip(),
-        live.port(),
+        live.port().unwrap_or(addr.port()),
         config.socket_path,
     );
     live.run().await;
@@ -396,23 +394,36 @@ async fn serve_api(
     if let Some(live) = &live {
         tracing::info!(
             "socket.io on http://{host}:{}{}/",
-            live.port(),
+            live.port().unwrap_or(port),
             config.socket_path
         );
     }
-    let live = live.map(|live| tokio::spawn(live.run()));
+    // A live server on its own listener stops beside the API. One inside the API's listener closes its sockets
+    // before the API stops: they run on the API's workers, which end with it.
+    let (beside, inside) = match live {
+        Some(live) if live.port().is_some() => (Some(tokio::spawn(live.run())), None),
+        live => (None, live),
+    };
     let drain = {
-        let state = state.clone();
+        let (state, shutdown) = (state.clone(), shutdown.clone());
         tokio::spawn(async move {
             shutdown.cancelled().await;
             state.start_draining();
+            if let Some(live) = inside {
+                live.run().await;
+            }
             handle.stop(true).await;
         })
     };
     let served = app.run_until_stopped().await;
-    drain.abort();
-    if let Some(live) = live {
+    if let Some(live) = beside {
         let _ = live.await;
+    }
+    if shutdown.is_cancelled() {
+        // The sockets inside the API closed before it stopped.
+        let _ = drain.await;
+    } else {
+        drain.abort();
     }
     state.db.close().await;
     tracing::info!("stopped");

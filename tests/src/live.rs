@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use plaza_server::AppState;
 use plaza_server::live::LiveServer;
-use plaza_server::live::fallback::Fallback;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -30,15 +29,13 @@ impl TestLive {
     pub async fn start(state: &AppState) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         let shutdown = CancellationToken::new();
-        let server = LiveServer::build(
-            state.clone(),
-            listener,
-            Fallback::Probes(Box::new(state.clone())),
-            shutdown.clone(),
-        )
-        .await
-        .expect("live server builds");
-        let address = format!("http://127.0.0.1:{}", server.port());
+        let server = LiveServer::build(state.clone(), listener, shutdown.clone())
+            .await
+            .expect("live server builds");
+        let address = format!(
+            "http://127.0.0.1:{}",
+            server.port().expect("its own listener")
+        );
         tokio::spawn(server.run());
         Self {
             address,

@@ -1,5 +1,5 @@
-//! The live listener's accept loop (used by `live`, and by `all` as its one public port), hardened for the open
-//! internet: a connection is admitted only under `LIVE_MAX_CONNECTIONS` in all and `LIVE_MAX_CONNECTIONS_PER_IP`
+//! The live listener's accept loop (`live`, and `all` with `LIVE_ADDR`), hardened for the open internet, and the
+//! connection admission the HTTP API's listener shares in `all` on one port: a connection is admitted only under `LIVE_MAX_CONNECTIONS` in all and `LIVE_MAX_CONNECTIONS_PER_IP`
 //! from its address (peers in `TRUSTED_PROXIES`, i.e. the ingress, count only towards the total); an over-limit
 //! connection is closed at once, before any byte is read. hyper then gets a timer, so `LIVE_HEADER_TIMEOUT_SECONDS`
 //! closes a connection that has not sent a whole request head in time — half-sent requests (slowloris) and idle
@@ -7,8 +7,11 @@
 //! leave hyper; engine.io's ping timeout closes them when silent.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -17,12 +20,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use crate::head_errors::EnvelopeIo;
 use plaza_core::config::LiveLimits;
 use plaza_core::proxy::TrustedProxies;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Who may hold a connection: the total and per-address caps.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Admission {
     total: Arc<Semaphore>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -31,6 +35,7 @@ pub struct Admission {
 }
 
 /// A held connection slot; dropping it frees the slot.
+#[derive(Debug)]
 pub struct Admitted {
     _total: OwnedSemaphorePermit,
     ip: Option<IpAddr>,
@@ -62,6 +67,16 @@ impl Admission {
         }
     }
 
+    /// A slot for a connection from `peer`; a refusal is counted in `plaza_live_connections_refused_total`.
+    pub fn admit_counted(&self, peer: IpAddr) -> Option<Admitted> {
+        self.admit(peer)
+            .map_err(|reason| {
+                metrics::counter!("plaza_live_connections_refused_total", "reason" => reason)
+                    .increment(1);
+            })
+            .ok()
+    }
+
     /// A slot for a connection from `peer`, or why there is none.
     pub fn admit(&self, peer: IpAddr) -> Result<Admitted, &'static str> {
         let total = self
@@ -88,6 +103,68 @@ impl Admission {
             ip: Some(peer),
             per_ip: self.per_ip.clone(),
         })
+    }
+}
+
+/// A connection of the HTTP API's listener: in `all` on one port it holds its admission slot (`None` elsewhere).
+pub type Conn = AdmittedIo<EnvelopeIo<tokio::net::TcpStream>>;
+
+/// A connection and the slot it holds; the slot is freed when the connection is dropped or [`released`](Self::release).
+#[derive(Debug)]
+pub struct AdmittedIo<T> {
+    inner: T,
+    slot: Option<Admitted>,
+}
+
+impl<T> AdmittedIo<T> {
+    /// `inner`, holding `slot`.
+    pub fn new(inner: T, slot: Option<Admitted>) -> Self {
+        Self { inner, slot }
+    }
+
+    /// Takes the slot out: the caller decides when it is freed.
+    pub fn release(&mut self) -> Option<Admitted> {
+        self.slot.take()
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for AdmittedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for AdmittedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -125,15 +202,10 @@ pub async fn accept_loop<F, Fut>(
             },
             () = shutdown.cancelled() => break,
         };
-        let slot = match admission.admit(peer.ip()) {
-            Ok(slot) => slot,
-            Err(reason) => {
-                metrics::counter!("plaza_live_connections_refused_total", "reason" => reason)
-                    .increment(1);
-                // Closed unread: the cheapest possible refusal.
-                drop(stream);
-                continue;
-            }
+        let Some(slot) = admission.admit_counted(peer.ip()) else {
+            // Closed unread: the cheapest possible refusal.
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         // hyper's own errors (unparsable heads, oversized headers) get the JSON envelope too.

@@ -1,20 +1,23 @@
-//! The live server: socket.io (engine.io v4 / socket.io v5, via socketioxide) on its own hyper listener, since
-//! actix-web cannot host it. Websocket and (unless `SOCKET_POLLING=false`) long-polling transports, CORS for
-//! `CLIENT_URL`, the Redis adapter when `REDIS_URL` is set (rooms and `liveEvent`s shared across pods), the local
-//! adapter otherwise.
+//! The live server: socket.io (engine.io v4 / socket.io v5, via socketioxide) on its own hyper listener (`live`,
+//! `all` with `LIVE_ADDR`), or inside the HTTP API's listener in `all` on one port (`embedded`). Websocket and
+//! (unless `SOCKET_POLLING=false`) long-polling transports, CORS for `CLIENT_URL`, the Redis adapter when
+//! `REDIS_URL` is set (rooms and `liveEvent`s shared across pods), the local adapter otherwise.
 //!
 //! Modules: `events` (the deconf socket events), `visitors` (the cluster visitor count), `analysis` (whether any
 //! admin watches metrics), `driver` (a reconnecting Redis driver for the adapter), `fallback` (non-socket
-//! requests), `listener` (the hardened accept loop). Metric rows go through the shared [`LogSink`](crate::log_sink).
+//! requests: the probes), `listener` (the hardened accept loop, connection admission), `embedded` (socket.io in
+//! the API's listener: polling as an actix route, websocket upgrades handed to hyper). Metric rows go through the
+//! shared [`LogSink`](crate::log_sink).
 //!
 //! Bounds: `LIVE_MAX_MESSAGE_BYTES` is engine.io's limit on both transports (websocket messages and frames, polling
 //! payloads): a bigger message is refused and its socket dropped, before it is buffered whole.
 
 mod analysis;
 mod driver;
+pub mod embedded;
 mod events;
-pub mod fallback;
-mod listener;
+mod fallback;
+pub mod listener;
 mod my_schedule;
 mod visitors;
 
@@ -33,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::analysis::Analysis;
 use self::driver::ManagedDriver;
+use self::embedded::Embedded;
 use self::fallback::{Fallback, Peer};
 use self::visitors::Visitors;
 use crate::cors::{CorsPolicy, CorsService};
@@ -70,26 +74,46 @@ type RedisAdapter<E> = CustomRedisAdapter<E, ManagedDriver>;
 
 type Serve = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A bound live server, ready to run.
+/// A live server ready to run: on its own listener, or [`Embedded`] in the HTTP API's.
 pub struct LiveServer {
-    port: u16,
+    port: Option<u16>,
     serve: Serve,
 }
 
 impl LiveServer {
-    /// Builds the socket.io service on `listener`. `fallback` handles every other path (the API in `all` mode on
-    /// one port). Background tasks (visitor count, metric writer) stop with `shutdown`.
+    /// Builds the socket.io service on its own `listener` (`live`, and `all` with `LIVE_ADDR`): other paths get the
+    /// probes (see [`fallback`]). Background tasks (visitor count, metric writer) stop with `shutdown`.
     pub async fn build(
         state: AppState,
         listener: std::net::TcpListener,
-        fallback: Fallback,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        // Install the metrics recorder before the first socket is counted.
-        crate::telemetry::metrics_handle();
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let port = listener.local_addr()?.port();
+        let (mut server, _) = Self::start(state, Some(listener), shutdown).await?;
+        server.port = Some(port);
+        Ok(server)
+    }
+
+    /// Builds the socket.io service for the HTTP API's own listener (`all` on one port): the listener calls the
+    /// returned [`Embedded`]. Running the server then only waits for `shutdown` and closes the sockets.
+    pub async fn embedded(
+        state: AppState,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, Embedded)> {
+        let (server, embedded) = Self::start(state, None, shutdown).await?;
+        let embedded = embedded.context("an embedded live server has its service")?;
+        Ok((server, embedded))
+    }
+
+    async fn start(
+        state: AppState,
+        listener: Option<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, Option<Embedded>)> {
+        // Install the metrics recorder before the first socket is counted.
+        crate::telemetry::metrics_handle();
         let config = &state.config;
         let (logs, log_writer) = LogSink::start(
             state.db.clone(),
@@ -116,8 +140,8 @@ impl LiveServer {
             builder = builder.transports([TransportType::Websocket]);
         }
         let builder = builder.with_state(live.clone());
-        let forwards_api = matches!(fallback, Fallback::Api { .. });
-        let serve = match &config.redis_url {
+        let fallback = Fallback::new(state.clone());
+        let (serve, embedded) = match &config.redis_url {
             Some(url) => {
                 let driver = ManagedDriver::new(url.expose(), shutdown.clone())
                     .context("REDIS_URL cannot be used by the socket.io adapter")?;
@@ -136,7 +160,7 @@ impl LiveServer {
                 )
                 .await
                 .map_err(|err| anyhow::anyhow!("the socket.io namespace cannot start: {err}"))?;
-                serve(service, forwards_api, io, live, listener, shutdown)
+                serve(service, io, live, listener, shutdown)
             }
             None => {
                 let builder: SocketIoBuilder<LocalAdapter> = builder;
@@ -145,7 +169,7 @@ impl LiveServer {
                     "/",
                     events::on_connect::<LocalAdapter>.with(events::prepare::<LocalAdapter>),
                 );
-                serve(service, forwards_api, io, live, listener, shutdown)
+                serve(service, io, live, listener, shutdown)
             }
         };
         let serve = Box::pin(async move {
@@ -153,60 +177,70 @@ impl LiveServer {
             // Sockets are closed; let the metric writer store what they sent.
             let _ = log_writer.await;
         });
-        Ok(Self { port, serve })
+        Ok((Self { port: None, serve }, embedded))
     }
 
-    /// The port actually bound.
-    pub fn port(&self) -> u16 {
+    /// The port of its own listener (`None` in the HTTP API's).
+    pub fn port(&self) -> Option<u16> {
         self.port
     }
 
-    /// Serves until the `shutdown` given to [`LiveServer::build`] is cancelled, then closes every socket.
+    /// Serves until the `shutdown` given at build is cancelled, then closes every socket.
     pub async fn run(self) {
         self.serve.await
     }
 }
 
-/// The accept loop (plain hyper HTTP/1 with upgrades, as socketioxide requires).
+/// The accept loop on `listener` (plain hyper HTTP/1 with upgrades, as socketioxide requires), or with none the
+/// service for the HTTP API's listener; then, at shutdown, the sockets close.
 fn serve<A: Adapter>(
     service: socketioxide::service::SocketIoService<Fallback, A>,
-    forwards_api: bool,
     io: SocketIo<A>,
     live: Live,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     shutdown: CancellationToken,
-) -> Serve {
+) -> (Serve, Option<Embedded>) {
     let emitters = live.visitors.start(io.clone(), shutdown.clone());
     live.analysis.start(shutdown.clone());
     let config = &live.state.config;
-    let admission = listener::Admission::new(&config.live_limits, config.trusted_proxies.clone());
-    let http1 = listener::http1_builder(&config.live_limits);
     let limits = config.live_limits.clone();
     let notices = my_schedule::start(live.clone(), io.clone(), shutdown.clone());
-    // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
-    // request it forwards to the API gets the API's CORS headers only.
-    let service = CorsService::new(
-        service,
-        CorsPolicy::new(&live.state.config),
-        &live.state.config.socket_path,
-        forwards_api,
-    );
-    Box::pin(async move {
-        listener::accept_loop(listener, admission, shutdown, |io, peer| {
-            let service = tower_http::add_extension::AddExtension::new(service.clone(), Peer(peer));
-            // One event budget per connection, shared by the sockets opened over it.
-            let service =
-                tower_http::add_extension::AddExtension::new(service, events::Budget::new(&limits));
-            let connection = http1
-                .serve_connection(io, TowerToHyperService::new(service))
-                .with_upgrades();
-            async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(%err, "live connection ended with an error");
+    // CORS for what the live server answers itself (socket.io polling from the client's origin, the probes).
+    let front = CorsService::new(service.clone(), CorsPolicy::new(&live.state.config));
+    let (accept, embedded): (Serve, _) = match listener {
+        Some(listener) => {
+            let admission =
+                listener::Admission::new(&config.live_limits, config.trusted_proxies.clone());
+            let http1 = listener::http1_builder(&config.live_limits);
+            let accept = listener::accept_loop(listener, admission, shutdown, move |io, peer| {
+                let service =
+                    tower_http::add_extension::AddExtension::new(front.clone(), Peer(peer));
+                // One event budget per connection, shared by the sockets opened over it.
+                let service = tower_http::add_extension::AddExtension::new(
+                    service,
+                    events::Budget::new(&limits),
+                );
+                let connection = http1
+                    .serve_connection(io, TowerToHyperService::new(service))
+                    .with_upgrades();
+                async move {
+                    if let Err(err) = connection.await {
+                        tracing::debug!(%err, "live connection ended with an error");
+                    }
                 }
-            }
-        })
-        .await;
+            });
+            (Box::pin(accept), None)
+        }
+        None => {
+            let embedded = Embedded::new(service, front, &limits);
+            (
+                Box::pin(async move { shutdown.cancelled().await }),
+                Some(embedded),
+            )
+        }
+    };
+    let serve = Box::pin(async move {
+        accept.await;
         // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
         // socketioxide), then the sockets close.
         for emitter in emitters.into_iter().chain([notices]) {
@@ -214,5 +248,6 @@ fn serve<A: Adapter>(
         }
         io.close().await;
         tracing::info!("live server stopped");
-    })
+    });
+    (serve, embedded)
 }
