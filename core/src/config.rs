@@ -176,6 +176,18 @@ pub const VARS: &[VarSpec] = &[
         doc: "Log filter in tracing-subscriber EnvFilter syntax, e.g. info,plaza=debug.",
     },
     VarSpec {
+        name: "ACCESS_LOG_PER_SECOND",
+        default: Some("10"),
+        example: "",
+        doc: "Most access-log lines per second (per process) for successful requests; the rest are counted in one summary line per second. 4xx (INFO), 5xx and slow requests (WARN) are always logged; the Prometheus metrics count every request. 0 logs no successful request.",
+    },
+    VarSpec {
+        name: "ACCESS_LOG_SLOW_MS",
+        default: Some("1000"),
+        example: "",
+        doc: "A request taking at least this long is always logged (WARN), whatever ACCESS_LOG_PER_SECOND says.",
+    },
+    VarSpec {
         name: "SHUTDOWN_GRACE_SECONDS",
         default: Some("10"),
         example: "",
@@ -619,6 +631,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `RUST_LOG`.
     pub log_filter: String,
+    /// `ACCESS_LOG_PER_SECOND`: access-log lines per second for successful requests.
+    pub access_log_per_second: u32,
+    /// `ACCESS_LOG_SLOW_MS`: a request at least this slow is always logged.
+    pub access_log_slow: Duration,
     /// `SHUTDOWN_GRACE_SECONDS`.
     pub shutdown_grace: Duration,
     /// `MAX_BODY_BYTES`.
@@ -852,6 +868,12 @@ impl Config {
                 _ => Err("expected pretty or json".into()),
             })?,
             log_filter: vars.text("RUST_LOG")?,
+            access_log_per_second: vars.parse("ACCESS_LOG_PER_SECOND", |v| {
+                v.parse::<u32>().map_err(|e| e.to_string())
+            })?,
+            access_log_slow: Duration::from_millis(
+                vars.parse("ACCESS_LOG_SLOW_MS", positive::<u64>)?,
+            ),
             shutdown_grace: Duration::from_secs(vars.parse("SHUTDOWN_GRACE_SECONDS", |v| {
                 v.parse::<u64>().map_err(|e| e.to_string())
             })?),

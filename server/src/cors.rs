@@ -88,12 +88,22 @@ pub async fn actix(
     let Some(policy) = policy else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let origin = req.headers().get("origin").map(|v| v.as_bytes().to_vec());
+    let origin = req.headers().get("origin").cloned();
     let preflight = CorsPolicy::is_preflight(
         req.method().as_str(),
         req.headers().contains_key("access-control-request-method"),
     );
-    let headers = policy.headers(origin.as_deref(), preflight);
+    if origin.is_none() && !preflight {
+        // No browser cross-origin call (the common case of a same-origin client, a proxy or a probe): only
+        // `Vary: Origin`, from a static value.
+        let mut res = next.call(req).await?.map_into_left_body();
+        res.headers_mut().append(
+            actix_web::http::header::VARY,
+            actix_web::http::header::HeaderValue::from_static("Origin"),
+        );
+        return Ok(res);
+    }
+    let headers = policy.headers(origin.as_ref().map(|o| o.as_bytes()), preflight);
     let mut res = if preflight {
         req.into_response(HttpResponse::NoContent().finish())
             .map_into_right_body()

@@ -21,6 +21,7 @@ use plaza_core::content::{self, ContentFiles};
 use plaza_jobs::content::Published as ContentPublished;
 
 use crate::health::Health;
+use crate::http::access_log::AccessLog;
 use crate::log_sink::LazyLogSink;
 use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
@@ -44,6 +45,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Batched writes of `logs` rows from request handlers.
     pub logs: LazyLogSink,
+    /// Which requests get an access-log line (its per-second budget is shared by every worker).
+    pub access_log: AccessLog,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
     health: Arc<OnceLock<Health>>,
@@ -84,6 +87,7 @@ impl AppState {
         let mailer = Mailer::from_config(&config)?;
         let blocked = bundled.blocked.iter().cloned().collect();
         let logs = LazyLogSink::new(db.clone(), config.log_queue_max_bytes);
+        let access_log = AccessLog::new(&config);
         Ok(Self {
             config,
             cache,
@@ -94,6 +98,7 @@ impl AppState {
             templates: Arc::new(ArcSwap::from_pointee(templates)),
             mailer,
             logs,
+            access_log,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
             health: Arc::default(),

@@ -482,10 +482,14 @@ async fn no_token_appears_in_any_log_line() {
     let dir = TempDir::new();
     let vars = env(
         &dir.path,
-        &[(
-            "RUST_LOG",
-            "info,plaza=debug,plaza_core=debug,plaza_jobs=debug",
-        )],
+        &[
+            (
+                "RUST_LOG",
+                "info,plaza=debug,plaza_core=debug,plaza_jobs=debug",
+            ),
+            // Every request gets its access-log line here (the default budget would skip some).
+            ("ACCESS_LOG_PER_SECOND", "1000000"),
+        ],
     );
     let mut all = PlazaProcess::start("all", &dir.path, &borrowed(&vars)).await;
     let session = served_session(&all).await;

@@ -3,6 +3,7 @@
 //! Routes live one resource per module, each exposing `config(cfg)`. Operations endpoints (`/healthz`, `/readyz`,
 //! `/metrics`) are at the root; the deconf API is under `API_BASE_PATH`.
 
+pub mod access_log;
 mod admin;
 mod attendance;
 pub mod auth;

@@ -1,4 +1,5 @@
-//! Request observation: one log line and Prometheus metrics per request, labelled by route pattern (not raw path,
+//! Request observation: Prometheus metrics for every request and an access-log line for those the bounded policy of
+//! [`AccessLog`] picks (errors and slow requests always, successes up to a rate); metrics are labelled by route pattern (not raw path,
 //! so unknown URLs cannot blow up label cardinality) and by method from a fixed set (`other` for the rest: a client
 //! can send any token as a method).
 //!
@@ -6,13 +7,22 @@
 //! so is any path segment that looks like a token (a JWT, or a long opaque string) on routes that matched nothing.
 //! The query string is never logged.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
+
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
+use actix_web::web;
+use metrics::{Counter, Histogram};
+
+use super::access_log::{AccessLog, Verdict};
+use crate::state::AppState;
 
 /// What a redacted path segment becomes.
 const REDACTED: &str = "***";
@@ -31,18 +41,78 @@ pub async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let path = logged_path(res.request());
-    metrics::counter!(
-        "plaza_http_requests_total",
-        "method" => method,
-        "route" => route.clone(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("plaza_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(elapsed.as_secs_f64());
-    tracing::info!(target: "plaza::http", %method, %path, status, micros = elapsed.as_micros() as u64, "request");
+    record(method, route, status, elapsed);
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        emit_for(&state.access_log, method, res.request(), status, elapsed);
+    }
     Ok(res)
+}
+
+/// The metric handles of one `(method, status)` pair, by route pattern.
+type Handles = HashMap<(&'static str, u16), HashMap<String, (Counter, Histogram)>>;
+
+thread_local! {
+    /// Each worker thread keeps the handles it has used: recording is then two atomic updates, without building a
+    /// labelled key and looking it up in the registry on every request. Bounded like the metrics themselves
+    /// (routes × methods × statuses).
+    static HANDLES: RefCell<Handles> = {
+        // A handle taken before the recorder is installed would record nowhere, forever.
+        crate::telemetry::metrics_handle();
+        RefCell::new(HashMap::new())
+    };
+}
+
+/// Counts a request and records its duration.
+fn record(method: &'static str, route: String, status: u16, elapsed: Duration) {
+    HANDLES.with_borrow_mut(|handles| {
+        let by_route = handles.entry((method, status)).or_default();
+        let (counter, histogram) = match by_route.get(route.as_str()) {
+            Some(found) => found,
+            None => {
+                let counter = metrics::counter!(
+                    "plaza_http_requests_total",
+                    "method" => method,
+                    "route" => route.clone(),
+                    "status" => status.to_string()
+                );
+                let histogram = metrics::histogram!(
+                    "plaza_http_request_duration_seconds",
+                    "method" => method,
+                    "route" => route.clone()
+                );
+                by_route.entry(route).or_insert((counter, histogram))
+            }
+        };
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
+    });
+}
+
+/// Logs a finished request if the policy picks it; the path is built (and redacted) only then.
+fn emit_for(log: &AccessLog, method: &str, req: &HttpRequest, status: u16, elapsed: Duration) {
+    match log.decide(status, elapsed) {
+        Verdict::Skip => {}
+        verdict => line(verdict, method, &logged_path(req), status, elapsed),
+    }
+}
+
+/// [`emit_for`] with the path given (tests).
+#[cfg(test)]
+pub(super) fn emit(log: &AccessLog, method: &str, path: &str, status: u16, elapsed: Duration) {
+    match log.decide(status, elapsed) {
+        Verdict::Skip => {}
+        verdict => line(verdict, method, path, status, elapsed),
+    }
+}
+
+/// One access-log line.
+fn line(verdict: Verdict, method: &str, path: &str, status: u16, elapsed: Duration) {
+    let micros = elapsed.as_micros() as u64;
+    if verdict == Verdict::Warn {
+        tracing::warn!(target: "plaza::http", %method, %path, status, micros, "request");
+    } else {
+        tracing::info!(target: "plaza::http", %method, %path, status, micros, "request");
+    }
 }
 
 /// The method as a metric label and in the log: one of the standard methods, else `other`.

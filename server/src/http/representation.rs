@@ -1,8 +1,19 @@
 //! Serving pre-built [`Representation`]s: content negotiation (brotli, gzip, identity), strong ETags per encoding
 //! and `If-None-Match` → 304. Used by every hot read (`/schedule`, `/schedule/whats-on`, `/content/:slug`) and the
 //! web client's files.
+//!
+//! A large body is handed to actix-http in [`CHUNK`]-sized slices of the shared `Bytes` ([`Slices`]): actix-http
+//! copies a response body into the connection's write buffer, and one 700 KB piece grows that buffer past the size it
+//! keeps (128 KiB), so every response allocated, grew and freed a buffer as large as the body. In slices the buffer
+//! stays within its retained size and is reused from response to response.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::snapshot::Representation;
@@ -89,7 +100,39 @@ pub fn serve_with(req: &HttpRequest, rep: &Representation, cache_control: &str) 
     if let Some(coding) = coding {
         response.insert_header((header::CONTENT_ENCODING, coding));
     }
-    response.content_type(rep.content_type).body(body.clone())
+    response.content_type(rep.content_type);
+    if body.len() > CHUNK {
+        response.body(Slices(body.clone()))
+    } else {
+        response.body(body.clone())
+    }
+}
+
+/// The slice size of a large body: with actix-http's write-buffer target (32 KiB) added, the buffer stays below the
+/// 128 KiB it keeps between responses.
+pub const CHUNK: usize = 48 * 1024;
+
+/// A shared body yielded in [`CHUNK`]-sized slices (each a reference-counted view, no copy).
+struct Slices(Bytes);
+
+impl MessageBody for Slices {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let rest = &mut self.get_mut().0;
+        if rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = rest.len().min(CHUNK);
+        Poll::Ready(Some(Ok(rest.split_to(n))))
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +160,23 @@ mod tests {
             .insert_header((header::IF_NONE_MATCH, "\"ab\""))
             .to_http_request();
         assert_eq!(serve(&req, &rep).status(), 200);
+    }
+
+    #[actix_web::test]
+    async fn a_large_body_goes_out_whole_in_slices() {
+        let body: Vec<u8> = (0..CHUNK * 3 + 17).map(|i| (i % 251) as u8).collect();
+        let rep =
+            Representation::bytes(body.clone(), "application/octet-stream", false).expect("rep");
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let res = serve(&req, &rep);
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).expect("type"),
+            "application/octet-stream"
+        );
+        let (_, body_out) = res.into_parts();
+        assert_eq!(body_out.size(), BodySize::Sized(body.len() as u64));
+        let sent = actix_web::body::to_bytes(body_out).await.expect("body");
+        assert_eq!(sent.as_ref(), body.as_slice());
     }
 
     #[test]

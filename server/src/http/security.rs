@@ -29,6 +29,8 @@ pub const HSTS: &str = "max-age=31536000";
 #[derive(Debug, Clone)]
 pub struct SecurityHeaders {
     always: Vec<(&'static str, String)>,
+    /// `always` as header names and values, built once: per response they are only cloned (a reference count).
+    prebuilt: Vec<(HeaderName, HeaderValue)>,
     /// The public URLs are https: HSTS on every response.
     https: bool,
     trusted: TrustedProxies,
@@ -39,15 +41,26 @@ impl SecurityHeaders {
     pub fn new(config: &Config) -> Self {
         let https =
             config.self_url.starts_with("https://") && config.client_url.starts_with("https://");
+        let always: Vec<(&'static str, String)> = vec![
+            ("content-security-policy", csp(config, https)),
+            ("x-content-type-options", "nosniff".into()),
+            ("referrer-policy", "no-referrer".into()),
+            ("x-frame-options", "SAMEORIGIN".into()),
+            ("cross-origin-opener-policy", "same-origin".into()),
+            ("x-permitted-cross-domain-policies", "none".into()),
+        ];
+        let prebuilt = always
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(value).ok()?,
+                ))
+            })
+            .collect();
         Self {
-            always: vec![
-                ("content-security-policy", csp(config, https)),
-                ("x-content-type-options", "nosniff".into()),
-                ("referrer-policy", "no-referrer".into()),
-                ("x-frame-options", "SAMEORIGIN".into()),
-                ("cross-origin-opener-policy", "same-origin".into()),
-                ("x-permitted-cross-domain-policies", "none".into()),
-            ],
+            always,
+            prebuilt,
             https,
             trusted: config.trusted_proxies.clone(),
         }
@@ -60,17 +73,26 @@ impl SecurityHeaders {
         peer: IpAddr,
         mut forwarded_proto: impl Iterator<Item = &'a str>,
     ) -> impl Iterator<Item = (&'static str, &'a str)> {
-        let https = self.https
+        let https = self.is_https(peer, &mut forwarded_proto);
+        self.always
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .chain(https.then_some(("strict-transport-security", HSTS)))
+    }
+
+    /// Whether a request from `peer` with these `X-Forwarded-Proto` values reached us over https.
+    fn is_https<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_proto: &mut impl Iterator<Item = &'a str>,
+    ) -> bool {
+        self.https
             || (self.trusted.trusts(peer)
                 && forwarded_proto.any(|p| {
                     p.split(',')
                         .next_back()
                         .is_some_and(|last| last.trim().eq_ignore_ascii_case("https"))
-                }));
-        self.always
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .chain(https.then_some(("strict-transport-security", HSTS)))
+                }))
     }
 }
 
@@ -135,19 +157,24 @@ pub async fn secure(
         .request()
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
-    let proto: Vec<String> = res
-        .request()
-        .headers()
-        .get_all("x-forwarded-proto")
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
+    let https = policy.is_https(
+        peer,
+        &mut res
+            .request()
+            .headers()
+            .get_all("x-forwarded-proto")
+            .filter_map(|v| v.to_str().ok()),
+    );
     let headers = res.headers_mut();
-    for (name, value) in policy.for_request(peer, proto.iter().map(String::as_str)) {
-        let name = HeaderName::from_static(name);
-        if !headers.contains_key(&name)
-            && let Ok(value) = HeaderValue::from_str(value)
-        {
-            headers.insert(name, value);
+    for (name, value) in &policy.prebuilt {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    if https {
+        let name = HeaderName::from_static("strict-transport-security");
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(HSTS));
         }
     }
     Ok(res)
