@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use arc_swap::ArcSwap;
 use plaza_core::auth::Tokens;
+use plaza_core::authz::view::{AccessView, Changed};
 use plaza_core::authz::{self, Policy, Presented, Principal};
 use plaza_core::config::{Secret, normalise_email};
 use plaza_core::email::{Mailer, Templates};
@@ -44,6 +45,9 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Batched writes of `logs` rows from request handlers.
     pub logs: LazyLogSink,
+    /// The attendees' access state kept in memory (`AUTH_CACHE_TTL_MS`); writers that change it call
+    /// [`AccessView::changed`].
+    pub access: AccessView,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
     health: Arc<OnceLock<Health>>,
@@ -84,6 +88,11 @@ impl AppState {
         let mailer = Mailer::from_config(&config)?;
         let blocked = bundled.blocked.iter().cloned().collect();
         let logs = LazyLogSink::new(db.clone(), config.log_queue_max_bytes);
+        let access = AccessView::new(
+            cache.clone(),
+            config.auth_cache_ttl,
+            config.auth_cache_max_entries,
+        );
         Ok(Self {
             config,
             cache,
@@ -94,6 +103,7 @@ impl AppState {
             templates: Arc::new(ArcSwap::from_pointee(templates)),
             mailer,
             logs,
+            access,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
             health: Arc::default(),
@@ -127,7 +137,7 @@ impl AppState {
         let snapshot = self.schedule.current();
         let blocked = self.blocked();
         let policy = Policy::new(&self.config, &snapshot.schedule.facilitators, &blocked);
-        authz::authorize(&self.db, &policy, presented).await
+        authz::authorize(&self.db, &self.access, &policy, presented).await
     }
 
     /// Revokes the tokens of addresses that left `ADMIN_EMAILS` since the last start (recorded in
@@ -148,6 +158,7 @@ impl AppState {
                     if let Err(err) = attendees::revoke_tokens(&self.db, attendee.id).await {
                         tracing::warn!(%err, "cannot revoke a former admin's tokens");
                     } else {
+                        self.access.changed(Changed::One(attendee.id)).await;
                         tracing::info!(
                             attendee = attendee.id,
                             "revoked the tokens of an address removed from ADMIN_EMAILS"
@@ -172,16 +183,20 @@ impl AppState {
         if added.is_empty() {
             return;
         }
-        let db = self.db.clone();
+        let (db, access) = (self.db.clone(), self.access.clone());
         tokio::spawn(async move {
             for email in added {
                 let revoked = match attendees::find_by_email(&db, &email).await {
-                    Ok(Some(attendee)) => attendees::revoke_tokens(&db, attendee.id).await,
-                    Ok(None) => Ok(false),
+                    Ok(Some(attendee)) => attendees::revoke_tokens(&db, attendee.id)
+                        .await
+                        .map(|bumped| bumped.then_some(attendee.id)),
+                    Ok(None) => Ok(None),
                     Err(err) => Err(err),
                 };
-                if let Err(err) = revoked {
-                    tracing::warn!(%err, "cannot revoke a blocked address's tokens");
+                match revoked {
+                    Ok(Some(id)) => access.changed(Changed::One(id)).await,
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(%err, "cannot revoke a blocked address's tokens"),
                 }
             }
         });
