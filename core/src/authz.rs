@@ -7,16 +7,22 @@
 //! the token are never trusted. When the check finds that access was lost (no role left, blocked, or an admin token
 //! whose address left `ADMIN_EMAILS`) it bumps the token version, so the loss sticks even if access comes back.
 //!
-//! The storage read is one function, [`load`], returning an [`AccessRecord`]; the decision is pure ([`decide`]). A
-//! cache of attendee state (issue #19) goes in front of `load` without touching the rules.
+//! The storage read is one function, [`load`], returning an [`AccessRecord`]; the decision is pure ([`decide`]).
+//! [`view::AccessView`] (issue #19) keeps records in memory in front of `load`, so an authenticated request reads no
+//! database: only an `Allow` is ever decided on a kept record — a refusal or a revoke is decided again on a fresh
+//! read, so a stale entry can delay a loss of access (bounded by notices and the TTL) but never refuse anyone.
+
+pub mod view;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::identity::roles;
 use crate::model::schedule::hash_email;
 use crate::queries::{attendees, tickets};
 use crate::{Config, Db};
+use view::{AccessView, Changed};
 
 /// What the check needs to know about one attendee, read from storage by [`load`].
 #[derive(Debug, Clone, PartialEq)]
@@ -148,28 +154,56 @@ impl Principal {
     }
 }
 
-/// The check: loads the attendee's state and decides; a loss of access bumps the token version. 401
-/// `general.unauthorized` on refusal.
+/// The check: decides on the kept record of the attendee when it allows access, else on a fresh read (which is
+/// kept for the next request); a loss of access bumps the token version and invalidates the record in every
+/// process. 401 `general.unauthorized` on refusal.
 pub async fn authorize(
     db: &Db,
+    view: &AccessView,
     policy: &Policy<'_>,
     presented: &Presented<'_>,
 ) -> Result<Principal, ApiError> {
-    let record = load(db, presented.sub).await?;
-    match decide(record.as_ref(), presented, policy) {
+    if let Some(record) = view.get(presented.sub)
+        && let Decision::Allow(roles) = decide(Some(&record), presented, policy)
+    {
+        metrics::counter!("plaza_auth_cache_total", "result" => "hit").increment(1);
+        return Ok(Principal {
+            attendee: record.attendee.clone(),
+            roles,
+        });
+    }
+    metrics::counter!("plaza_auth_cache_total", "result" => "miss").increment(1);
+    let epoch = view.epoch();
+    let record = load(db, presented.sub).await?.map(Arc::new);
+    if let Some(record) = &record {
+        view.insert(presented.sub, record.clone(), epoch);
+    }
+    match decide(record.as_deref(), presented, policy) {
         Decision::Allow(roles) => match record {
             Some(record) => Ok(Principal {
-                attendee: record.attendee,
+                attendee: Arc::unwrap_or_clone(record).attendee,
                 roles,
             }),
             None => Err(ApiError::Unauthorized("general.unauthorized")),
         },
         Decision::Deny => Err(ApiError::Unauthorized("general.unauthorized")),
         Decision::Revoke => {
-            attendees::revoke_version(db, presented.sub, presented.ver).await?;
+            // Boxed: the rare path keeps the future every authenticated handler embeds small.
+            Box::pin(revoke(db, view, presented)).await?;
             Err(ApiError::Unauthorized("general.unauthorized"))
         }
     }
+}
+
+/// Bumps the presented token version (once, however many requests noticed) and invalidates the attendee's kept
+/// state here at once and in every other process.
+async fn revoke(db: &Db, view: &AccessView, presented: &Presented<'_>) -> Result<(), ApiError> {
+    if attendees::revoke_version(db, presented.sub, presented.ver).await? {
+        view.changed(Changed::One(presented.sub)).await;
+    } else {
+        view.forget(Changed::One(presented.sub));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

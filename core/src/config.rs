@@ -152,6 +152,18 @@ pub const VARS: &[VarSpec] = &[
         doc: "Size of the database connection pool of one process.",
     },
     VarSpec {
+        name: "AUTH_CACHE_TTL_MS",
+        default: Some("1000"),
+        example: "",
+        doc: "How long a process reuses an attendee's access state (token version, verified, ticket) without reading the database; invalidation notices drop it sooner, this bounds staleness when one is lost (at most 10000; 0 reads the database on every request).",
+    },
+    VarSpec {
+        name: "AUTH_CACHE_MAX_ENTRIES",
+        default: Some("100000"),
+        example: "",
+        doc: "Most attendees whose access state one process keeps in memory (AUTH_CACHE_TTL_MS).",
+    },
+    VarSpec {
         name: "REDIS_URL",
         default: None,
         example: "redis://127.0.0.1:6379",
@@ -623,6 +635,10 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// `DATABASE_MAX_CONNECTIONS`: pool size.
     pub database_max_connections: u32,
+    /// `AUTH_CACHE_TTL_MS`: how long an attendee's access state is reused (zero: not cached).
+    pub auth_cache_ttl: Duration,
+    /// `AUTH_CACHE_MAX_ENTRIES`: most cached access states per process.
+    pub auth_cache_max_entries: usize,
     /// `REDIS_URL`: `None` selects the in-memory cache.
     pub redis_url: Option<Secret>,
     /// `REDIS_PREFIX`: prefix of every cache key and channel.
@@ -851,6 +867,14 @@ impl Config {
                 DatabaseUrl::parse(v)
             })?,
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", positive::<u32>)?,
+            auth_cache_ttl: Duration::from_millis(vars.parse(
+                "AUTH_CACHE_TTL_MS",
+                |v| match whole::<u64>(v)? {
+                    ms if ms <= 10_000 => Ok(ms),
+                    _ => Err("expected at most 10000 (milliseconds)".into()),
+                },
+            )?),
+            auth_cache_max_entries: vars.parse("AUTH_CACHE_MAX_ENTRIES", positive::<usize>)?,
             redis_url: vars.optional("REDIS_URL", |v| {
                 if v.starts_with("redis://")
                     || v.starts_with("rediss://")

@@ -292,7 +292,9 @@ async fn revoke_lost_access(
     // The block list only removes access, so leaving it out can only keep a blocked address revoked.
     let blocked = HashSet::new();
     let mut revoked = 0;
+    let mut found = Vec::new();
     for attendee in attendees::find_by_email_hashes(&ctx.db, &lost).await? {
+        found.push(attendee.id);
         let allowance = identity::allowance(
             &ctx.db,
             &ctx.config,
@@ -305,6 +307,8 @@ async fn revoke_lost_access(
             revoked += 1;
         }
     }
+    // Their roles changed (revoked or not): the api processes drop what they keep of them.
+    plaza_core::authz::view::publish_many(&ctx.cache, &found).await;
     Ok(revoked)
 }
 

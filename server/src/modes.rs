@@ -315,6 +315,8 @@ async fn serve_live(state: AppState, shutdown: CancellationToken) -> anyhow::Res
     };
     let listener = crate::startup::bind(addr, var)?;
     state.health();
+    // Socket `auth` uses the kept access state too: follow the invalidations of other processes.
+    tokio::spawn(state.access.clone().follow());
     // Socket `auth` enforces the published block list: follow the content feed (from Postgres when Redis is down,
     // like the api). The schedule is not needed here.
     refresher::follow(
@@ -370,6 +372,7 @@ async fn serve_api(
         let state = state.clone();
         async move { state.revoke_removed_admins().await }
     });
+    tokio::spawn(state.access.clone().follow());
     refresher::start(&state, shutdown.clone()).await;
     crate::digest::start(&state, shutdown.clone());
     let config = &state.config;

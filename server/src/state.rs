@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use arc_swap::ArcSwap;
 use plaza_core::auth::Tokens;
+use plaza_core::authz::view::{AccessView, Changed};
 use plaza_core::authz::{self, Policy, Presented, Principal};
 use plaza_core::config::{Secret, normalise_email};
 use plaza_core::email::{Mailer, Templates};
@@ -47,6 +48,9 @@ pub struct AppState {
     pub logs: LazyLogSink,
     /// Which requests get an access-log line (its per-second budget is shared by every worker).
     pub access_log: AccessLog,
+    /// The attendees' access state kept in memory (`AUTH_CACHE_TTL_MS`); writers that change it call
+    /// [`AccessView::changed`].
+    pub access: AccessView,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
     health: Arc<OnceLock<Health>>,
@@ -88,6 +92,11 @@ impl AppState {
         let blocked = bundled.blocked.iter().cloned().collect();
         let logs = LazyLogSink::new(db.clone(), config.log_queue_max_bytes);
         let access_log = AccessLog::new(&config);
+        let access = AccessView::new(
+            cache.clone(),
+            config.auth_cache_ttl,
+            config.auth_cache_max_entries,
+        );
         Ok(Self {
             config,
             cache,
@@ -99,6 +108,7 @@ impl AppState {
             mailer,
             logs,
             access_log,
+            access,
             blocked: Arc::new(ArcSwap::from_pointee(blocked)),
             draining: Arc::new(AtomicBool::new(false)),
             health: Arc::default(),
@@ -132,7 +142,7 @@ impl AppState {
         let snapshot = self.schedule.current();
         let blocked = self.blocked();
         let policy = Policy::new(&self.config, &snapshot.schedule.facilitators, &blocked);
-        authz::authorize(&self.db, &policy, presented).await
+        authz::authorize(&self.db, &self.access, &policy, presented).await
     }
 
     /// Revokes the tokens of addresses that left `ADMIN_EMAILS` since the last start (recorded in
@@ -153,6 +163,7 @@ impl AppState {
                     if let Err(err) = attendees::revoke_tokens(&self.db, attendee.id).await {
                         tracing::warn!(%err, "cannot revoke a former admin's tokens");
                     } else {
+                        self.access.changed(Changed::One(attendee.id)).await;
                         tracing::info!(
                             attendee = attendee.id,
                             "revoked the tokens of an address removed from ADMIN_EMAILS"
@@ -177,16 +188,20 @@ impl AppState {
         if added.is_empty() {
             return;
         }
-        let db = self.db.clone();
+        let (db, access) = (self.db.clone(), self.access.clone());
         tokio::spawn(async move {
             for email in added {
                 let revoked = match attendees::find_by_email(&db, &email).await {
-                    Ok(Some(attendee)) => attendees::revoke_tokens(&db, attendee.id).await,
-                    Ok(None) => Ok(false),
+                    Ok(Some(attendee)) => attendees::revoke_tokens(&db, attendee.id)
+                        .await
+                        .map(|bumped| bumped.then_some(attendee.id)),
+                    Ok(None) => Ok(None),
                     Err(err) => Err(err),
                 };
-                if let Err(err) = revoked {
-                    tracing::warn!(%err, "cannot revoke a blocked address's tokens");
+                match revoked {
+                    Ok(Some(id)) => access.changed(Changed::One(id)).await,
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(%err, "cannot revoke a blocked address's tokens"),
                 }
             }
         });

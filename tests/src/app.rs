@@ -72,6 +72,7 @@ pub async fn spawn_on(db: Arc<TestDb>, cache: Arc<TestCache>, vars: &[(&str, &st
     state.revoke_removed_admins().await;
     let shutdown = CancellationToken::new();
     state.health();
+    tokio::spawn(state.access.clone().follow());
     plaza_server::snapshot::refresher::start(&state, shutdown.clone()).await;
     plaza_server::digest::start(&state, shutdown.clone());
     let (address, server) = start(state.clone());

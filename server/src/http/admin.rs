@@ -194,8 +194,13 @@ async fn post_revoke_user(
     path: web::Path<i32>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    if !plaza_core::queries::attendees::revoke_tokens(&state.db, path.into_inner()).await? {
+    let id = path.into_inner();
+    if !plaza_core::queries::attendees::revoke_tokens(&state.db, id).await? {
         return Err(ApiError::NotFound.into());
     }
+    state
+        .access
+        .changed(plaza_core::authz::view::Changed::One(id))
+        .await;
     Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
 }

@@ -12,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{TimeZone as _, Utc};
 use plaza_core::ApiError;
+use plaza_core::authz::view::Changed;
 use plaza_core::error::Failure;
 use plaza_core::identity;
 use plaza_core::model::schedule::hash_email;
@@ -427,7 +428,10 @@ async fn finish_login(token: &str, state: &AppState, ip: IpAddr) -> Result<Strin
     if !allowance.is_allowed() {
         return Err(ApiError::Unauthorized("general.unauthorized"));
     }
-    attendees::mark_verified(&state.db, attendee.id).await?;
+    if !attendee.verified {
+        attendees::mark_verified(&state.db, attendee.id).await?;
+        state.access.changed(Changed::One(attendee.id)).await;
+    }
     // This IP is now one the owner signs in from: floods of requests for the address elsewhere cannot stop
     // its emails here (README "Sign-in limits"). Best effort.
     if let Err(err) = state
@@ -509,12 +513,15 @@ async fn patch_me(
             .map_err(|e| HttpError(e.into()))?;
         attendee.schedule_emails = wanted;
     }
+    // `/auth/me` in every process answers with the new values (the principal comes from the kept access state).
+    state.access.changed(Changed::One(attendee.id)).await;
     Ok(HttpResponse::Ok().json(json!({ "registration": attendee })))
 }
 
 /// Deletes the account: the attendee row with its attendance and logs, in one statement; old tokens stop working.
 async fn delete_me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     attendees::delete(&state.db, user.id()).await?;
+    state.access.changed(Changed::One(user.id())).await;
     Ok(HttpResponse::Ok().json(json!({ "message": "ok" })))
 }
 

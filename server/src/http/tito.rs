@@ -209,7 +209,14 @@ async fn post_webhook(
     if row.state != tickets::COMPLETE {
         lost.extend(row.email_hash.clone());
     }
-    revoke_if_no_longer_allowed(&state, &lost).await?;
+    let mut changed = revoke_if_no_longer_allowed(&state, &lost).await?;
+    // The holder's name or ticket changed: every process re-reads their access state (and name) now.
+    if let Some(email) = &email
+        && let Some(holder) = attendees::find_by_email(&state.db, email).await?
+    {
+        changed.push(holder.id);
+    }
+    state.access.changed_many(&changed).await;
     Ok(acknowledged("applied"))
 }
 
@@ -226,12 +233,15 @@ async fn send_login(state: &AppState, email: &str) -> Result<(), HttpError> {
 }
 
 /// Ends the sessions of the attendees at these address hashes unless they may still sign in (an admin, a
-/// facilitator, another ticket). Rare, so the hash lookup may scan.
+/// facilitator, another ticket). Rare, so the hash lookup may scan. Returns the attendees found (their roles
+/// changed either way).
 async fn revoke_if_no_longer_allowed(
     state: &AppState,
     hashes: &HashSet<String>,
-) -> Result<(), HttpError> {
+) -> Result<Vec<i32>, HttpError> {
+    let mut found = Vec::new();
     for attendee in attendees::find_by_email_hashes(&state.db, hashes).await? {
+        found.push(attendee.id);
         if !state.allowance(&attendee.email).await?.is_allowed() {
             attendees::revoke_tokens(&state.db, attendee.id).await?;
             tracing::info!(
@@ -240,7 +250,7 @@ async fn revoke_if_no_longer_allowed(
             );
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 #[cfg(test)]
