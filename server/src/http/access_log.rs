@@ -69,9 +69,7 @@ impl AccessLog {
     pub fn decide(&self, status: u16, elapsed: Duration) -> Verdict {
         if status >= 500 || elapsed >= self.inner.slow {
             Verdict::Warn
-        } else if status >= 400 {
-            Verdict::Info
-        } else if self.take(self.second()) {
+        } else if status >= 400 || self.take(self.second()) {
             Verdict::Info
         } else {
             self.inner.skipped.fetch_add(1, Ordering::Relaxed);
