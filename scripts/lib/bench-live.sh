@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `scripts/bench live [CONNECTIONS]`: the live server under CONNECTIONS (default 10,000) websocket socket.io clients:
 # connect time, RSS per connection, and the delay from a visitor change to every client receiving the new count
-# (p50/p99 over 10 changes). First one `live` process (local adapter), then two `live` processes sharing Redis with
-# the clients split between them.
-# Clients: BENCH_CLIENT=rust (default; tests/src/bin/bench-live-client.rs, every client a task in one process) or
-# BENCH_CLIENT=node (the official socket.io-client, tests/js/bench-live.mjs, in BENCH_WORKERS processes, default 4).
+# (p50/p99 over 10 changes). First one `live` process (local adapter) — with its memory once every client left:
+# idle, peak, and RSS 30 s after the last client left (issue #19: <= 2x idle) — then two `live` processes sharing
+# Redis with the clients split between them.
+# Clients: BENCH_CLIENT=both (default: each scenario with each client in turn), rust (tests/src/bin/bench-live-client.rs,
+# every client a task in one process) or node (the official socket.io-client, tests/js/bench-live.mjs, in
+# BENCH_WORKERS processes, default 4).
 # Everything runs on 127.0.0.1: the clients, Redis and plaza share the machine's cores, so the delays include the
 # clients' own decoding time.
 set -euo pipefail
@@ -26,12 +28,15 @@ if [[ -z "$plaza_bin" ]]; then
   plaza_bin=target/release/plaza
 fi
 plaza_bin=$(realpath "$plaza_bin")
-client="${BENCH_CLIENT:-rust}"
-if [[ "$client" == rust ]]; then
-  cargo build --locked --release -p plaza-tests --bin bench-live-client >&2
-elif [[ ! -d tests/js/node_modules/socket.io-client ]]; then
-  npm ci --prefix tests/js --no-audit --no-fund >&2
-fi
+clients="${BENCH_CLIENT:-both}"
+[[ "$clients" == both ]] && clients="rust node"
+for client in $clients; do
+  if [[ "$client" == rust ]]; then
+    cargo build --locked --release -p plaza-tests --bin bench-live-client >&2
+  elif [[ ! -d tests/js/node_modules/socket.io-client ]]; then
+    npm ci --prefix tests/js --no-audit --no-fund >&2
+  fi
+done
 
 bench_scratch
 
@@ -48,11 +53,16 @@ start_live() {
   wait_for 30 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$workdir/live-$port.log" >&2; return 1; }
 }
 
-# scenario NAME: drives the started live processes with $connections clients and prints the figures.
+# scenario NAME [memory]: drives the started live processes with $connections clients of $client and prints the
+# figures; with `memory`, also the first process's RSS peak and 30 s after every client left.
 scenario() {
-  local name=$1 before=() after=() urls line summary i
+  local name=$1 memory=${2:-} before=() after=() urls line summary i sampler=""
   sleep 1
   for pid in "${LIVE_PIDS[@]}"; do before+=("$(rss_kib "$pid")"); done
+  if [[ -n "$memory" ]]; then
+    (while kill -0 "${LIVE_PIDS[0]}" 2>/dev/null; do rss_kib "${LIVE_PIDS[0]}"; sleep 0.5; done) >"$workdir/rss" &
+    sampler=$!; pids+=("$sampler")
+  fi
   urls=$(IFS=,; echo "${LIVE_URLS[*]}")
   if [[ "$client" == rust ]]; then
     coproc BENCH { target/release/bench-live-client "$urls" /api/socket.io "$connections" 5; }
@@ -65,7 +75,7 @@ scenario() {
   echo go >&"${BENCH[1]}"
   read -r summary <&"${BENCH[0]}"
   wait "$BENCH_PID" 2>/dev/null || true
-  echo "== $name"
+  echo "== $name, $client client"
   for i in "${!LIVE_PIDS[@]}"; do
     awk -v b="${before[$i]}" -v a="${after[$i]}" -v n="$connections" -v procs="${#LIVE_PIDS[@]}" -v i="$i" \
       'BEGIN { per = n / procs; printf "process %d: RSS %d KiB idle -> %d KiB with %d clients: %.1f KiB per connection\n", i + 1, b, a, per, (a - b) / per }'
@@ -78,14 +88,29 @@ print("connections held: %d (%d failed); connect: all in %.1f s, handshake p50 %
 print("visitor change -> every client: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d deliveries missed)"
       % (s["broadcast_p50_ms"], s["broadcast_p99_ms"], s["broadcast_max_ms"], s["missed"]))
 PY
+  if [[ -n "$memory" ]]; then
+    # The clients are gone (their process exited): how long until RSS is back under twice idle, and where it is at 30 s.
+    local idle=${before[0]} back="" t now
+    for t in $(seq 1 30); do
+      sleep 1
+      now=$(rss_kib "${LIVE_PIDS[0]}")
+      if [[ -z "$back" ]] && (( now <= 2 * idle )); then back=$t; fi
+    done
+    kill "$sampler" 2>/dev/null || true
+    local peak; peak=$(sort -n "$workdir/rss" | tail -1)
+    echo "memory after every client left: idle $idle KiB, peak $peak KiB, $now KiB at +30 s ($(awk -v n="$now" -v i="$idle" 'BEGIN { printf "%.2f", n / i }')x idle; under 2x after ${back:-never} s)"
+  fi
 }
 
-echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients ($client client)"
-start_live
-scenario "one live process (local adapter)"
-kill "${LIVE_PIDS[@]}"; LIVE_PIDS=() LIVE_URLS=()
-
+echo "plaza $(git describe --always --dirty 2>/dev/null || echo dev) on $(nproc) cores: $connections websocket clients ($clients)"
 redis_url="redis://127.0.0.1:6379"
-start_live "$redis_url"
-start_live "$redis_url"
-scenario "two live processes sharing Redis (clients split between them)"
+for client in $clients; do
+  start_live
+  scenario "one live process (local adapter)" memory
+  kill "${LIVE_PIDS[@]}"; LIVE_PIDS=() LIVE_URLS=()
+
+  start_live "$redis_url"
+  start_live "$redis_url"
+  scenario "two live processes sharing Redis (clients split between them)"
+  kill "${LIVE_PIDS[@]}"; LIVE_PIDS=() LIVE_URLS=()
+done

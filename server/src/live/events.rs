@@ -6,7 +6,8 @@
 //! `startAnalyse` sent right after it). The [`Enqueued`] extractor therefore has the socket's [`Inbox`] do all
 //! the work at extraction time: rate-limit (a token bucket, `LIVE_EVENT_RATE` / `LIVE_EVENT_BURST`), decode the
 //! arguments and queue them in the socket's bounded queue (`LIVE_SOCKET_QUEUE`); one consumer task per socket
-//! ([`consume`]) handles them one after the other. Events over the rate or the queue are dropped and counted
+//! ([`consume`]) handles them one after the other. The queue and its consumer are created at the socket's first
+//! event: a socket that never sends one (an anonymous visitor) costs neither (issue #19, memory per connection). Events over the rate or the queue are dropped and counted
 //! (`plaza_live_events_dropped_total{reason}`); at `LIVE_EVENT_DROP_LIMIT` drops the socket is disconnected and its
 //! connection may open no other (the bucket is per connection, see [`Budget`]).
 //! Messages over `LIVE_MAX_MESSAGE_BYTES` never get this far: engine.io refuses them and drops the socket.
@@ -17,8 +18,8 @@
 
 use std::convert::Infallible;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use plaza_core::ApiError;
@@ -35,7 +36,7 @@ use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
 use super::Live;
-use super::visitors::{self, ROOM as VISITORS_ROOM};
+use super::visitors;
 
 /// The room admins join to receive `liveEvent` / `liveError` (the reference's spelling).
 pub const ANALYSIS_ROOM: &str = "metrics_analisis";
@@ -116,17 +117,41 @@ impl Budget {
     }
 }
 
-/// A socket's entry point: its connection's [`Budget`] and the sending side of its queue. Kept in the socket's
-/// extensions; removed on disconnect, which ends the consumer once the queue is drained.
+/// A socket's entry point: its connection's [`Budget`] and the sending side of its queue (created with its
+/// consumer at the first event). Kept in the socket's extensions; removed on disconnect, which ends the consumer
+/// once the queue is drained.
 #[derive(Clone)]
 struct Inbox(Arc<InboxInner>);
 
 struct InboxInner {
-    queue: mpsc::Sender<Queued>,
+    queue: OnceLock<mpsc::Sender<Queued>>,
     budget: Arc<Budget>,
+    live: Live,
 }
 
 impl Inbox {
+    fn new(budget: Arc<Budget>, live: Live) -> Self {
+        Self(Arc::new(InboxInner {
+            queue: OnceLock::new(),
+            budget,
+            live,
+        }))
+    }
+
+    /// Queues `event`, starting the queue and its consumer (for `socket`) on first use; false if the queue is full.
+    fn push<A: Adapter>(&self, socket: impl FnOnce() -> SocketRef<A>, event: Queued) -> bool {
+        let queue = self.0.queue.get_or_init(|| {
+            let live = &self.0.live;
+            let (queue, events) = mpsc::channel(live.state.config.live_limits.socket_queue);
+            tokio::spawn(consume(socket(), live.clone(), events));
+            queue
+        });
+        !matches!(
+            queue.try_send(event),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
+    }
+
     /// Rate-limits, decodes and queues one event (called during extraction, in arrival order).
     fn accept<A: Adapter>(
         &self,
@@ -157,7 +182,7 @@ impl Inbox {
             "stopAnalyse" => Queued::StopAnalyse,
             _ => return,
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.0.queue.try_send(event) {
+        if !self.push(|| socket.clone().into(), event) {
             self.dropped(socket, "queue");
         }
     }
@@ -208,14 +233,11 @@ pub async fn prepare<A: Adapter>(
     if budget.banned() {
         return Err("too many events over the limits");
     }
-    let (queue, events) = mpsc::channel(limits.socket_queue);
+    let inbox = Inbox::new(budget, live.clone());
     if let Ok(HandshakeAuth { token: Some(token) }) = handshake.0 {
-        let _ = queue.try_send(Queued::Auth(Some(Value::String(token))));
+        inbox.push(|| socket.clone(), Queued::Auth(Some(Value::String(token))));
     }
-    socket
-        .extensions
-        .insert(Inbox(Arc::new(InboxInner { queue, budget })));
-    tokio::spawn(consume(socket.clone(), live.clone(), events));
+    socket.extensions.insert(inbox);
     for event in EVENTS {
         socket.on(event, async |_: Enqueued| {});
     }
@@ -227,16 +249,16 @@ pub async fn prepare<A: Adapter>(
         }
         live.visitors.left();
     });
-    // Before joining: the broadcast this arrival causes and the greeting in `on_connect` share the record.
+    // Before joining: the broadcaster's admission and the greeting in `on_connect` share the record.
     socket.extensions.insert(visitors::Sent::default());
-    socket.join(VISITORS_ROOM);
+    socket.join(visitors::ARRIVING);
     live.visitors.joined();
     Ok(())
 }
 
 /// A new connection (after [`prepare`]): send it the visitor count.
 pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(live): State<Live>) {
-    visitors::send(&socket, live.visitors.estimate());
+    visitors::greet(&socket, live.visitors.estimate());
 }
 
 /// Handles one socket's events in order, until it disconnected and its queue is drained.

@@ -6,8 +6,8 @@
 //! Modules: `events` (the deconf socket events), `visitors` (the cluster visitor count), `analysis` (whether any
 //! admin watches metrics), `driver` (a reconnecting Redis driver for the adapter), `fallback` (non-socket
 //! requests: the probes), `listener` (the hardened accept loop, connection admission), `embedded` (socket.io in
-//! the API's listener: polling as an actix route, websocket upgrades handed to hyper). Metric rows go through the
-//! shared [`LogSink`](crate::log_sink).
+//! the API's listener: polling as an actix route, websocket upgrades handed to hyper), `trim` (gives the heap back
+//! after a wave of sockets left). Metric rows go through the shared [`LogSink`](crate::log_sink).
 //!
 //! Bounds: `LIVE_MAX_MESSAGE_BYTES` is engine.io's limit on both transports (websocket messages and frames, polling
 //! payloads): a bigger message is refused and its socket dropped, before it is buffered whole.
@@ -19,6 +19,7 @@ mod events;
 mod fallback;
 pub mod listener;
 mod my_schedule;
+mod trim;
 mod visitors;
 
 use std::future::Future;
@@ -68,6 +69,11 @@ impl std::ops::Deref for Live {
         &self.0
     }
 }
+
+/// Each websocket's read buffer (engineioxide's default is 4 KiB). tungstenite keeps it allocated and zero-fills it
+/// before every read, so it is resident for every connection; the messages plaza accepts are small (a metric, an
+/// auth token), and a bigger one only takes more reads. Issue #19: RSS per connection.
+const WS_READ_BUFFER_BYTES: usize = 1024;
 
 /// The Redis adapter over plaza's reconnecting driver.
 type RedisAdapter<E> = CustomRedisAdapter<E, ManagedDriver>;
@@ -135,7 +141,8 @@ impl LiveServer {
             .req_path(config.socket_path.clone())
             .max_payload(max_message as u64)
             .ws_max_message_size(max_message)
-            .ws_max_frame_size(max_message);
+            .ws_max_frame_size(max_message)
+            .ws_read_buffer_size(WS_READ_BUFFER_BYTES);
         if !config.socket_polling {
             builder = builder.transports([TransportType::Websocket]);
         }
@@ -205,6 +212,7 @@ fn serve<A: Adapter>(
     let config = &live.state.config;
     let limits = config.live_limits.clone();
     let notices = my_schedule::start(live.clone(), io.clone(), shutdown.clone());
+    trim::start(live.visitors.clone(), shutdown.clone());
     // CORS for what the live server answers itself (socket.io polling from the client's origin, the probes).
     let front = CorsService::new(service.clone(), CorsPolicy::new(&live.state.config));
     let (accept, embedded): (Serve, _) = match listener {

@@ -4,6 +4,16 @@
 //! whose share changed publishes a notice; every process then re-reads the sum and emits it to its *own* sockets
 //! (no adapter traffic, no cross-node `fetchSockets`), at most once per `VISITORS_DEBOUNCE_MS`.
 //!
+//! Fan-out (issue #19): one broadcast encodes the packet once and hands the same bytes to every socket of
+//! [`ROOM`], through engine.io's *volatile* slot — one per socket, the latest value replacing one not yet written —
+//! so a slow socket never queues stale counts and every count a socket gets goes through the same slot (in
+//! order). Sockets that arrived since the last broadcast wait in [`ARRIVING`]: they were greeted one by one, so
+//! they are sent the new count only if it differs from their greeting, then join [`ROOM`] (issue #18: no count
+//! twice). Broadcasts coalesce: after one that reached `n` sockets the next waits at least
+//! `max(VISITORS_DEBOUNCE_MS, n × FANOUT_GAP_PER_SOCKET)`, the latest count winning, so a connection storm costs a
+//! bounded number of socket sends per second whatever the debounce (not one broadcast to everyone per connect).
+//! `plaza_live_visitor_broadcasts_total` and `plaza_live_visitor_broadcast_sockets_total` count them.
+//!
 //! Through a Redis outage the count stays honest: what is emitted is always *the other processes' sockets as last
 //! read plus this process's sockets now*, so it never drops below the local count (a process started while Redis
 //! is down counts its own sockets). When Redis is back (a pub/sub resync, or the first read that succeeds after
@@ -25,12 +35,18 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The room every socket joins and the event carrying the count (the reference's names).
+/// The room every greeted socket is in, and the event carrying the count (the reference's names).
 pub const ROOM: &str = "site-visitors";
 
-/// The count last sent to one socket (in its extensions): a socket is sent a count only when it differs from the
-/// last one it got, so the greeting at connect and the broadcast its own arrival causes do not both reach it
-/// (issue #18: each new socket got `site-visitors` twice).
+/// The room of sockets that arrived since the last broadcast (see the module header).
+pub const ARRIVING: &str = "site-visitors:arriving";
+
+/// The least gap between two broadcasts, per socket the previous one reached: 20 µs, so 10,000 sockets are sent
+/// at most one count every 200 ms (at most 50,000 socket sends a second from broadcasts, whatever the debounce).
+/// The first change after a quiet spell still goes out at once.
+const FANOUT_GAP_PER_SOCKET: Duration = Duration::from_micros(20);
+
+/// The count last sent to an arriving socket (in its extensions; -1: none yet).
 #[derive(Clone, Debug)]
 pub struct Sent(Arc<AtomicI64>);
 
@@ -40,15 +56,38 @@ impl Default for Sent {
     }
 }
 
-/// Sends `count` to `socket` unless it is what the socket last got.
-pub fn send<A: Adapter>(socket: &SocketRef<A>, count: i64) {
+/// Sends `count` to `socket` through its volatile slot (where broadcasts go too, so counts stay in order).
+fn emit<A: Adapter>(socket: &SocketRef<A>, count: i64) {
+    let _ = socket.volatile().emit(ROOM, &count);
+}
+
+/// The greeting of a new socket: `count`, unless the broadcaster got to the socket first.
+pub fn greet<A: Adapter>(socket: &SocketRef<A>, count: i64) {
+    let first = socket.extensions.get::<Sent>().is_none_or(|sent| {
+        sent.0
+            .compare_exchange(-1, count, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
+    if first {
+        emit(socket, count);
+    }
+}
+
+/// Brings an arriving socket to `count` (unless it was greeted with it) and moves it into [`ROOM`]. One still
+/// connecting is left for its greeting and the next round.
+fn admit<A: Adapter>(socket: &SocketRef<A>, count: i64) {
+    if !socket.connected() {
+        return;
+    }
     let repeated = socket
         .extensions
         .get::<Sent>()
         .is_some_and(|sent| sent.0.swap(count, Ordering::SeqCst) == count);
     if !repeated {
-        let _ = socket.emit(ROOM, &count);
+        emit(socket, count);
     }
+    socket.join(ROOM);
+    socket.leave(ARRIVING);
 }
 
 /// The shortest gap between two writes of this process's share: the first change after a quiet spell is written at
@@ -209,8 +248,8 @@ impl Visitors {
     }
 
     /// Emits the cluster count to this process's sockets after a change notice or a local join/leave (at most once
-    /// per debounce window, the first at once) and whenever a heartbeat finds it changed (a crashed process
-    /// expired). See the module header for what happens while Redis is away and when it returns.
+    /// per gap — the debounce, longer for a large audience — the first at once) and whenever a heartbeat finds it
+    /// changed (a crashed process expired); admits the sockets that arrived meanwhile. See the module header for what happens while Redis is away and when it returns.
     async fn broadcast_loop<A: Adapter>(self, io: SocketIo<A>, shutdown: CancellationToken) {
         let inner = &self.0;
         let mut subscription = None;
@@ -219,6 +258,8 @@ impl Visitors {
         let mut settle_until: Option<Instant> = None;
         let started = Instant::now();
         let mut last_emit = started.checked_sub(inner.debounce).unwrap_or(started);
+        // The least time from one broadcast to the next (see `FANOUT_GAP_PER_SOCKET`).
+        let mut gap = inner.debounce;
         loop {
             if subscription.is_none() {
                 match inner.cache.subscribe(VISITORS_CHANNEL).await {
@@ -258,7 +299,7 @@ impl Visitors {
             };
             if wake != Wake::Tick {
                 tokio::select! {
-                    () = tokio::time::sleep_until(last_emit + inner.debounce) => {}
+                    () = tokio::time::sleep_until(last_emit + gap) => {}
                     () = shutdown.cancelled() => break,
                 }
                 // Notices that arrived meanwhile are covered by the read below.
@@ -298,15 +339,26 @@ impl Visitors {
                 Some(sent) if settling && total < sent => sent,
                 _ => total,
             };
-            if wake == Wake::Notice || last_sent != Some(total) {
-                last_emit = Instant::now();
+            // `of` rather than `to`: no panic if the namespace is gone (shutdown).
+            let Some(ns) = io.of("/") else { break };
+            metrics::gauge!("plaza_live_visitors").set(total as f64);
+            if last_sent != Some(total) {
                 last_sent = Some(total);
-                metrics::gauge!("plaza_live_visitors").set(total as f64);
-                // `of` rather than `to`: no panic if the namespace is gone (shutdown).
-                let Some(ns) = io.of("/") else { break };
-                for socket in ns.local().to(ROOM).sockets() {
-                    send(&socket, total);
+                last_emit = Instant::now();
+                // Sockets in `ROOM` all hold `last_sent`: one encoding, the same bytes for each.
+                let audience = u32::try_from(self.local().max(0)).unwrap_or(u32::MAX);
+                if let Err(err) = ns.local().to(ROOM).volatile().emit(ROOM, &total).await {
+                    tracing::debug!(%err, "visitor broadcast failed");
                 }
+                gap = inner.debounce.max(FANOUT_GAP_PER_SOCKET * audience);
+                metrics::counter!("plaza_live_visitor_broadcasts_total").increment(1);
+                metrics::counter!("plaza_live_visitor_broadcast_sockets_total")
+                    .increment(u64::from(audience));
+            }
+            // The arrivals since the last round, one by one (only they may hold another count).
+            let Some(ns) = io.of("/") else { break };
+            for socket in ns.local().to(ARRIVING).sockets() {
+                admit(&socket, total);
             }
         }
     }

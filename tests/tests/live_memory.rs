@@ -1,0 +1,129 @@
+//! The live server at scale, against the real binary (issue #19): memory comes back after a wave of clients leaves,
+//! and a connection storm cannot make the visitor broadcast quadratic, whatever `VISITORS_DEBOUNCE_MS` says.
+
+use std::time::{Duration, Instant};
+
+use plaza_tests::live::{PlazaProcess, next_packet, open_socket};
+use plaza_tests::storage::TempDir;
+use plaza_tests::{Backend, TestApp, spawn_app};
+use tokio::sync::Semaphore;
+
+const SOCKET_PATH: &str = "/api/socket.io";
+
+/// A `plaza --mode live` on `app`'s storage (the embedded tier: local adapter) with `vars`.
+async fn live_process(app: &TestApp, dir: &TempDir, vars: &[(&str, &str)]) -> PlazaProcess {
+    let env = app.storage_env();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(vars);
+    PlazaProcess::start("live", &dir.path, &all).await
+}
+
+/// Opens `n` websocket socket.io clients on `plaza` (50 handshakes at a time); each keeps reading (answering pings)
+/// in a task of its own until aborted.
+async fn connect_many(plaza: &PlazaProcess, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    let host = plaza.address.trim_start_matches("http://");
+    let url = format!("ws://{host}{SOCKET_PATH}/?EIO=4&transport=websocket");
+    let gate = std::sync::Arc::new(Semaphore::new(50));
+    let opening: Vec<_> = (0..n)
+        .map(|_| {
+            let (url, gate) = (url.clone(), gate.clone());
+            tokio::spawn(async move {
+                let permit = gate.acquire_owned().await.expect("gate");
+                let mut ws = open_socket(&url).await.expect("socket opens");
+                drop(permit);
+                tokio::spawn(async move { while next_packet(&mut ws).await.is_some() {} })
+            })
+        })
+        .collect();
+    let mut readers = Vec::with_capacity(n);
+    for handle in opening {
+        readers.push(handle.await.expect("opened"));
+    }
+    readers
+}
+
+/// Closes every client (dropping its TCP connection) and waits until the tasks are gone.
+async fn leave(readers: Vec<tokio::task::JoinHandle<()>>) {
+    for reader in &readers {
+        reader.abort();
+    }
+    for reader in readers {
+        let _ = reader.await;
+    }
+}
+
+/// The value of the counter or gauge `name` (no labels) on `plaza`'s `/metrics`.
+async fn metric(plaza: &PlazaProcess, name: &str) -> f64 {
+    let body = reqwest::get(format!("{}/metrics", plaza.address))
+        .await
+        .expect("/metrics")
+        .text()
+        .await
+        .expect("/metrics body");
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_comes_back_after_every_client_leaves() {
+    let app = spawn_app(Backend::Embedded, &[]).await;
+    let dir = TempDir::new();
+    let plaza = live_process(&app, &dir, &[("VISITORS_DEBOUNCE_MS", "100")]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = plaza.rss_bytes();
+    let mut peak = 0;
+    // Two waves: what the first leaves behind must not pile up under the second.
+    for _ in 0..2 {
+        let readers = connect_many(&plaza, 2_000).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peak = peak.max(plaza.rss_bytes());
+        leave(readers).await;
+    }
+    let left = Instant::now();
+    let mut now = plaza.rss_bytes();
+    while now > 2 * idle && left.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        now = plaza.rss_bytes();
+    }
+    let kib = |b: u64| b / 1024;
+    eprintln!(
+        "RSS idle {} KiB, peak {} KiB, {} KiB {:.1} s after the last client left",
+        kib(idle),
+        kib(peak),
+        kib(now),
+        left.elapsed().as_secs_f64()
+    );
+    assert!(
+        now <= 2 * idle,
+        "RSS {} KiB 30 s after every client left, idle was {} KiB (peak {} KiB)",
+        kib(now),
+        kib(idle),
+        kib(peak)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_storm_costs_far_fewer_broadcasts_than_connects() {
+    let app = spawn_app(Backend::Embedded, &[]).await;
+    let dir = TempDir::new();
+    // The shortest debounce: only the coalescing bounds the broadcasts.
+    let plaza = live_process(&app, &dir, &[("VISITORS_DEBOUNCE_MS", "1")]).await;
+    let n = 1_500;
+    let readers = connect_many(&plaza, n).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let broadcasts = metric(&plaza, "plaza_live_visitor_broadcasts_total").await;
+    let sends = metric(&plaza, "plaza_live_visitor_broadcast_sockets_total").await;
+    eprintln!("{n} connects: {broadcasts} broadcasts reaching {sends} sockets in all");
+    leave(readers).await;
+    assert!(broadcasts >= 1.0, "no broadcast counted");
+    // One broadcast per connect (what a 1 ms debounce alone allows at this connect rate) would reach n²/2 sockets.
+    assert!(
+        broadcasts <= (n / 10) as f64,
+        "{broadcasts} broadcasts for {n} connects"
+    );
+    assert!(
+        sends <= (n * n / 10) as f64,
+        "{sends} socket sends for {n} connects"
+    );
+}
