@@ -193,6 +193,7 @@ mod tests {
                 user_data: Json(serde_json::json!({})),
                 token_version: ver,
                 schedule_emails: true,
+                reminder_minutes: 0,
             },
             holds_ticket,
         }

@@ -16,6 +16,7 @@ mod events;
 pub mod fallback;
 mod listener;
 mod my_schedule;
+mod reminders;
 mod visitors;
 
 use std::future::Future;
@@ -183,6 +184,7 @@ fn serve<A: Adapter>(
     let http1 = listener::http1_builder(&config.live_limits);
     let limits = config.live_limits.clone();
     let notices = my_schedule::start(live.clone(), io.clone(), shutdown.clone());
+    let reminders = reminders::start(live.clone(), io.clone(), shutdown.clone());
     // CORS for what the live front answers itself (socket.io polling from the client's origin, the probes); a
     // request it forwards to the API gets the API's CORS headers only.
     let service = CorsService::new(
@@ -209,7 +211,7 @@ fn serve<A: Adapter>(
         .await;
         // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
         // socketioxide), then the sockets close.
-        for emitter in emitters.into_iter().chain([notices]) {
+        for emitter in emitters.into_iter().chain([notices, reminders]) {
             let _ = emitter.await;
         }
         io.close().await;
