@@ -347,3 +347,39 @@ for_each_backend! {
         assert_eq!(response.status(), 404);
     }
 }
+
+/// Scale check (run on demand: `cargo nextest run -p plaza-tests --test reminders --run-ignored only`): 10,000
+/// attendees saved one session with reminders on; the claiming tick and the quiet tick after it, on Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a timing, not a check; run on demand"]
+async fn ten_thousand_attendees_are_claimed_in_one_tick() {
+    let Setup { app, session, .. } = setup(Backend::Real).await;
+    let plaza_core::Db::Postgres(pool) = &app.state.db else {
+        panic!("Postgres")
+    };
+    sqlx::query(
+        "INSERT INTO attendees (name, email, verified, reminder_minutes) \
+         SELECT 'n' || g, 'n' || g || '@scale.example', TRUE, 10 FROM generate_series(1, 10000) g",
+    )
+    .execute(pool)
+    .await
+    .expect("attendees");
+    sqlx::query("INSERT INTO attendance (attendee, session) SELECT id, $1 FROM attendees WHERE email LIKE '%@scale.example'")
+        .bind(&session)
+        .execute(pool)
+        .await
+        .expect("attendance");
+    sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
+    let state = Reminders::new(&app.state.config);
+    let start = start_of(&app, &session);
+    let started = std::time::Instant::now();
+    let claimed = tick(&app, &state, start - minutes(10)).await;
+    let claiming = started.elapsed();
+    let started = std::time::Instant::now();
+    let quiet = tick(&app, &state, start - minutes(9)).await;
+    let quiet_elapsed = started.elapsed();
+    assert_eq!((claimed.claimed, quiet.claimed), (10_000, 0));
+    println!(
+        "claiming tick (10,000 reminders): {claiming:?}; quiet tick after it: {quiet_elapsed:?}"
+    );
+}
