@@ -1496,6 +1496,45 @@ mod tests {
     }
 
     #[test]
+    fn web_push_needs_a_valid_key_and_subject_together() {
+        let key = crate::push::VapidKey::generate();
+        let private = key.private_base64url();
+        let config = load(&[]).expect("defaults");
+        assert_eq!((config.push, config.push_allow_http), (None, false));
+        assert_eq!(config.cron.reminders.as_deref(), Some("0 * * * * *"));
+        let config = load(&[
+            ("VAPID_PRIVATE_KEY", &private),
+            ("VAPID_SUBJECT", "mailto:ops@example.org"),
+        ])
+        .expect("push on");
+        assert_eq!(config.push.expect("push").key, key);
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("VAPID_PRIVATE_KEY", &private)], "VAPID_SUBJECT"),
+            (
+                &[("VAPID_SUBJECT", "mailto:ops@example.org")],
+                "VAPID_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("VAPID_PRIVATE_KEY", "c2hvcnQ"),
+                    ("VAPID_SUBJECT", "mailto:ops@example.org"),
+                ],
+                "VAPID_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("VAPID_PRIVATE_KEY", &private),
+                    ("VAPID_SUBJECT", "ops@example.org"),
+                ],
+                "VAPID_SUBJECT",
+            ),
+        ];
+        for (vars, var) in cases {
+            assert_eq!(load(vars).expect_err(var).var, var, "{vars:?}");
+        }
+    }
+
+    #[test]
     fn an_invalid_cron_expression_names_its_variable() {
         for bad in ["every minute", "61 * * * * *", "* * * * * * * *"] {
             let err = load(&[("VISITORS_CRON", bad)]).expect_err(bad);
