@@ -227,6 +227,7 @@ mod tests {
                 user_data: Json(serde_json::json!({})),
                 token_version: ver,
                 schedule_emails: true,
+                reminder_minutes: 0,
             },
             holds_ticket,
         }

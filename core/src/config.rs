@@ -29,7 +29,7 @@ pub const VARS: &[VarSpec] = &[
         name: "PLAZA_MODE",
         default: Some("all"),
         example: "",
-        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors, retention (same as --mode).",
+        doc: "Process role: all, api, live, migrate, fetch-schedule, fetch-users, fetch-content, log-visitors, retention, reminders (same as --mode).",
     },
     VarSpec {
         name: "LISTEN_ADDR",
@@ -487,6 +487,30 @@ pub const VARS: &[VarSpec] = &[
         example: "",
         doc: "retention keeps this many newest schedule and content versions each (the served one always stays; 0 keeps all).",
     },
+    VarSpec {
+        name: "REMINDERS_CRON",
+        default: Some("0 * * * * *"),
+        example: "",
+        doc: "`all` mode: when the session reminders job ticks (reminders; keep it every minute). Empty disables.",
+    },
+    VarSpec {
+        name: "VAPID_PRIVATE_KEY",
+        default: None,
+        example: "CHANGE-ME-output-of-plaza-vapid-keygen",
+        doc: "Web Push (VAPID) private key: the base64url raw P-256 scalar printed by `plaza vapid-keygen`, or a PEM (PKCS#8 or SEC1). Unset: reminders are live only and GET /push/key answers 404.",
+    },
+    VarSpec {
+        name: "VAPID_SUBJECT",
+        default: None,
+        example: "mailto:ops@example.org",
+        doc: "Web Push contact the push services see (a mailto: or https: URL); required with VAPID_PRIVATE_KEY.",
+    },
+    VarSpec {
+        name: "PUSH_ALLOW_HTTP",
+        default: Some("false"),
+        example: "",
+        doc: "Accept push subscriptions on http:// and IP/localhost endpoints (tests, a local push service); never in production.",
+    },
 ];
 
 /// A variable that is missing or has an invalid value. Printed as one line naming the variable.
@@ -729,6 +753,19 @@ pub struct Config {
     pub log_queue_max_bytes: usize,
     /// `LOGS_RETENTION_DAYS` and `VERSIONS_KEEP`.
     pub retention: Retention,
+    /// `VAPID_*`: Web Push for reminders; `None` when `VAPID_PRIVATE_KEY` is unset.
+    pub push: Option<PushConfig>,
+    /// `PUSH_ALLOW_HTTP`.
+    pub push_allow_http: bool,
+}
+
+/// Web Push settings (`VAPID_PRIVATE_KEY`, `VAPID_SUBJECT`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushConfig {
+    /// The application server's key.
+    pub key: crate::push::VapidKey,
+    /// The contact URL (`mailto:` or `https:`).
+    pub subject: String,
 }
 
 /// What one client may cost the live server (`LIVE_*`); every bound has a safe default.
@@ -777,6 +814,8 @@ pub struct JobCrons {
     pub visitors: Option<String>,
     /// `RETENTION_CRON`: old logs and versions deleted.
     pub retention: Option<String>,
+    /// `REMINDERS_CRON`: session reminders sent.
+    pub reminders: Option<String>,
 }
 
 /// The schedule source selected by the `PRETALX_*` variables.
@@ -990,6 +1029,7 @@ impl Config {
                 content: cron_var(&vars, "CONTENT_CRON")?,
                 visitors: cron_var(&vars, "VISITORS_CRON")?,
                 retention: cron_var(&vars, "RETENTION_CRON")?,
+                reminders: cron_var(&vars, "REMINDERS_CRON")?,
             },
             live_limits: live_limits(&vars)?,
             log_queue_max_bytes: vars.parse("LOG_QUEUE_MAX_BYTES", positive::<usize>)?,
@@ -999,6 +1039,8 @@ impl Config {
                     .map(|days| Duration::from_secs(24 * 3600 * days)),
                 versions_keep: Some(vars.parse("VERSIONS_KEEP", whole::<u32>)?).filter(|n| *n > 0),
             },
+            push: push_config(&vars)?,
+            push_allow_http: vars.parse("PUSH_ALLOW_HTTP", boolean)?,
         })
     }
 
@@ -1086,6 +1128,31 @@ impl Vars<'_> {
                 .map(Some)
                 .map_err(|reason| ConfigError { var: name, reason }),
         }
+    }
+}
+
+/// `VAPID_PRIVATE_KEY` + `VAPID_SUBJECT`: both or neither (a subject alone is an error too: push looks configured
+/// but would never send).
+fn push_config(vars: &Vars<'_>) -> Result<Option<PushConfig>, ConfigError> {
+    let key = vars.optional("VAPID_PRIVATE_KEY", |v| {
+        not_placeholder(v)?;
+        crate::push::VapidKey::parse(v)
+    })?;
+    let subject = vars.optional("VAPID_SUBJECT", |v| {
+        crate::push::check_subject(v)?;
+        Ok(v.to_owned())
+    })?;
+    match (key, subject) {
+        (Some(key), Some(subject)) => Ok(Some(PushConfig { key, subject })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError {
+            var: "VAPID_SUBJECT",
+            reason: "is required with VAPID_PRIVATE_KEY (a mailto: or https: contact)".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError {
+            var: "VAPID_PRIVATE_KEY",
+            reason: "is required with VAPID_SUBJECT".into(),
+        }),
     }
 }
 
@@ -1472,6 +1539,45 @@ mod tests {
         assert_eq!(config.cron.users, None);
         assert_eq!(config.cron.content.as_deref(), Some("*/1 * * * * *"));
         assert_eq!(config.cron.visitors.as_deref(), Some("0 * * * * *"));
+    }
+
+    #[test]
+    fn web_push_needs_a_valid_key_and_subject_together() {
+        let key = crate::push::VapidKey::generate();
+        let private = key.private_base64url();
+        let config = load(&[]).expect("defaults");
+        assert_eq!((config.push, config.push_allow_http), (None, false));
+        assert_eq!(config.cron.reminders.as_deref(), Some("0 * * * * *"));
+        let config = load(&[
+            ("VAPID_PRIVATE_KEY", &private),
+            ("VAPID_SUBJECT", "mailto:ops@example.org"),
+        ])
+        .expect("push on");
+        assert_eq!(config.push.expect("push").key, key);
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("VAPID_PRIVATE_KEY", &private)], "VAPID_SUBJECT"),
+            (
+                &[("VAPID_SUBJECT", "mailto:ops@example.org")],
+                "VAPID_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("VAPID_PRIVATE_KEY", "c2hvcnQ"),
+                    ("VAPID_SUBJECT", "mailto:ops@example.org"),
+                ],
+                "VAPID_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("VAPID_PRIVATE_KEY", &private),
+                    ("VAPID_SUBJECT", "ops@example.org"),
+                ],
+                "VAPID_SUBJECT",
+            ),
+        ];
+        for (vars, var) in cases {
+            assert_eq!(load(vars).expect_err(var).var, var, "{vars:?}");
+        }
     }
 
     #[test]

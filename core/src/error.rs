@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 404 `general.notFound`.
     #[error("not found")]
     NotFound,
+    /// 404 with a feature's own code (e.g. `push.disabled`): the feature is not configured on this server.
+    #[error("disabled: {0}")]
+    Disabled(&'static str),
     /// 405 `general.methodNotAllowed`.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -109,7 +112,7 @@ impl ApiError {
             Self::BadRequest { .. } => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden => 403,
-            Self::NotFound => 404,
+            Self::NotFound | Self::Disabled(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
@@ -124,7 +127,7 @@ impl ApiError {
     pub fn codes(&self) -> Vec<String> {
         let code = match self {
             Self::BadRequest { codes, .. } => return codes.clone(),
-            Self::Unauthorized(code) => code,
+            Self::Unauthorized(code) | Self::Disabled(code) => code,
             Self::Forbidden => "general.forbidden",
             Self::NotFound => "general.notFound",
             Self::MethodNotAllowed => "general.methodNotAllowed",

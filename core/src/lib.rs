@@ -13,6 +13,7 @@ pub mod identity;
 pub mod live;
 pub mod model;
 pub mod proxy;
+pub mod push;
 pub mod queries;
 pub mod tree;
 

@@ -20,6 +20,49 @@ pub const MY_SCHEDULE_CHANNEL: &str = "notify.myschedule";
 /// The socket event (a plaza extension of the deconf protocol) telling an attendee a saved session changed.
 pub const MY_SCHEDULE_EVENT: &str = "myScheduleChanged";
 
+/// The cache channel the reminders job publishes [`ReminderNotice`]s on (JSON); every live process emits
+/// [`SESSION_REMINDER_EVENT`] to its own sockets of the attendees named.
+pub const REMINDERS_CHANNEL: &str = "notify.reminders";
+
+/// The socket event (a plaza extension of the deconf protocol) reminding an attendee a saved session starts soon:
+/// `{sessionId, title, start, minutes}`.
+pub const SESSION_REMINDER_EVENT: &str = "sessionReminder";
+
+/// One session's reminders claimed by a tick, as published on [`REMINDERS_CHANNEL`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderNotice {
+    /// The session id.
+    pub session_id: String,
+    /// Its start.
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Its title per locale.
+    pub titles: crate::model::schedule::Localised,
+    /// The attendees reminded: `(id, minutes, language)`.
+    pub to: Vec<(i32, i16, String)>,
+}
+
+impl ReminderNotice {
+    /// The `sessionReminder` payload for one attendee (`minutes`, title in `language`).
+    pub fn payload(&self, minutes: i16, language: &str) -> Value {
+        serde_json::json!({
+            "sessionId": self.session_id,
+            "title": title_in(&self.titles, language),
+            "start": self.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "minutes": minutes,
+        })
+    }
+}
+
+/// A localised text in `language`, else English, else any locale, else empty.
+pub fn title_in<'a>(titles: &'a crate::model::schedule::Localised, language: &str) -> &'a str {
+    titles
+        .get(language)
+        .or_else(|| titles.get("en"))
+        .or_else(|| titles.values().next())
+        .map_or("", String::as_str)
+}
+
 /// The private room every socket of a signed-in attendee joins (after `auth`).
 pub fn attendee_room(attendee: i32) -> String {
     format!("attendee:{attendee}")

@@ -1,4 +1,4 @@
-//! plaza-jobs: the batch jobs (Pretalx schedule import, Tito sync, content import, visitor logging, retention) and what they
+//! plaza-jobs: the batch jobs (Pretalx schedule import, Tito sync, content import, visitor logging, retention, reminders) and what they
 //! share: a [`JobContext`] and [`run_exclusive`], which runs a job under the cluster-wide lock with metrics.
 //!
 //! Each job exposes `run_once(&JobContext)`; the server calls it from a CLI mode, an admin route or its
@@ -7,6 +7,8 @@
 pub mod content;
 pub mod pretalx;
 pub mod publication;
+pub mod push;
+pub mod reminders;
 pub mod retention;
 mod runner;
 pub mod schedule;

@@ -26,6 +26,7 @@ JOB_MODULES = {
     "fetch-content": "content",
     "log-visitors": "visitors",
     "retention": "retention",
+    "reminders": "reminders",
 }
 
 # Variables a container does not take from the ConfigMap/Secret: the mode is set per workload; *_CRON drive only
@@ -33,7 +34,8 @@ JOB_MODULES = {
 # Served by every pod at its root for probes and Prometheus: never through an Ingress.
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 
-NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON", "RETENTION_CRON"}
+NOT_FROM_CONFIG = {"PLAZA_MODE", "SCHEDULE_CRON", "USERS_CRON", "CONTENT_CRON", "VISITORS_CRON", "RETENTION_CRON",
+                   "REMINDERS_CRON"}
 
 
 def docs(path):

@@ -23,6 +23,8 @@ pub enum Mode {
     LogVisitors,
     /// Delete old `logs` rows and old schedule/content versions (LOGS_RETENTION_DAYS, VERSIONS_KEEP), then exit.
     Retention,
+    /// Send the reminders of saved sessions about to start (live and Web Push) once, then exit.
+    Reminders,
 }
 
 impl Mode {
@@ -71,6 +73,8 @@ pub struct Cli {
 pub enum Command {
     /// Print `.env.example`, generated from the configuration table.
     EnvExample,
+    /// Print a new Web Push (VAPID) key pair: the VAPID_PRIVATE_KEY line and the public key browsers get.
+    VapidKeygen,
     /// Stored schedule versions: list them, or publish an earlier one again (rollback).
     Schedule {
         /// What to do.

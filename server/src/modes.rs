@@ -120,11 +120,35 @@ pub async fn run(
             println!("{}", deleted?);
             Ok(())
         }
+        Mode::Reminders => {
+            let state = AppState::connect(config).await?;
+            migrate_if_embedded(&state).await?;
+            let reminders = plaza_jobs::reminders::Reminders::new(&state.config);
+            let tick =
+                plaza_jobs::reminders::run_once(&state.jobs(), &reminders, chrono::Utc::now())
+                    .await;
+            // Queued pushes get most of the minute; what is left is retried by the next run (outbox lease).
+            if !reminders.drain(std::time::Duration::from_secs(45)).await {
+                tracing::warn!("pushes still in flight at exit; the next run retries them");
+            }
+            state.db.close().await;
+            println!("{}", tick?);
+            Ok(())
+        }
     }
 }
 
 /// Runs a maintenance command (not a server) against the configured storage.
 pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::VapidKeygen = command {
+        let key = plaza_core::push::VapidKey::generate();
+        println!("VAPID_PRIVATE_KEY={}", key.private_base64url());
+        println!(
+            "# public key (GET /push/key serves it): {}",
+            key.public_key()
+        );
+        return Ok(());
+    }
     if let Command::Tito { list } = command {
         // Reads Tito only: no storage to open.
         return print_tito(list, &config).await;
@@ -134,6 +158,7 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<()>
     let ctx = state.jobs();
     match command {
         Command::EnvExample => print!("{}", plaza_core::config::env_example()),
+        Command::VapidKeygen => {}
         Command::Schedule {
             action: VersionAction::Versions { limit },
         } => print_versions(&state, Table::Schedule, "sessions", limit).await?,

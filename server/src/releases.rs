@@ -1,6 +1,7 @@
 //! The release notice (`notify.myschedule`): the schedule job announces the id of a published version that changed
 //! sessions; live processes (`myScheduleChanged`) and api processes (email digests) act on it. This module owns
-//! listening — subscribing, re-subscribing after the subscription ends, parsing the payload.
+//! listening — subscribing, re-subscribing after the subscription ends, parsing the payload — for this and the other
+//! notice channels.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,12 +18,37 @@ where
     F: FnMut(i64) -> Fut,
     Fut: Future<Output = ()>,
 {
+    for_each_notice(cache, MY_SCHEDULE_CHANNEL, shutdown, |version| {
+        let version = version.parse::<i64>();
+        let run = version.as_ref().ok().map(|v| on_release(*v));
+        async move {
+            match run {
+                Some(run) => run.await,
+                None => tracing::warn!("ignoring a malformed release notice"),
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs `on_notice(payload)` for every message on `channel`, one at a time, until `shutdown`; subscribes again
+/// after the subscription ends (Redis restarted). Shared by the release notices and the reminders
+/// (`live::reminders`).
+pub async fn for_each_notice<F, Fut>(
+    cache: Cache,
+    channel: &str,
+    shutdown: CancellationToken,
+    mut on_notice: F,
+) where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut subscription = None;
     loop {
         if subscription.is_none() {
-            match cache.subscribe(MY_SCHEDULE_CHANNEL).await {
+            match cache.subscribe(channel).await {
                 Ok(sub) => subscription = Some(sub),
-                Err(err) => tracing::debug!(%err, "cannot subscribe to release notices yet"),
+                Err(err) => tracing::debug!(%err, channel, "cannot subscribe to notices yet"),
             }
         }
         let notice = async {
@@ -36,10 +62,7 @@ where
         };
         tokio::select! {
             notice = notice => match notice {
-                Some(Notice::Message(version)) => match version.parse::<i64>() {
-                    Ok(version) => on_release(version).await,
-                    Err(_) => tracing::warn!(%version, "ignoring a malformed release notice"),
-                },
+                Some(Notice::Message(payload)) => on_notice(payload).await,
                 Some(Notice::Resync) => {}
                 None => subscription = None,
             },

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use plaza_core::Config;
 use plaza_core::config::{ContentSource, TitoSource};
 use plaza_jobs::content::{self, Origin};
-use plaza_jobs::{JobContext, JobError, retention, schedule, users, visitors};
+use plaza_jobs::{JobContext, JobError, reminders, retention, schedule, users, visitors};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
@@ -159,17 +159,26 @@ pub fn jobs(config: &Config) -> Vec<ScheduledJob> {
             &cron.retention,
             |ctx| async move { retention::run_once(&ctx).await },
         ),
+        {
+            // One state for every tick: the parsed schedule and the push queue outlive a run.
+            let state = reminders::Reminders::new(config);
+            ScheduledJob::new("reminders", "REMINDERS_CRON", &cron.reminders, move |ctx| {
+                let state = state.clone();
+                async move { reminders::run_once(&ctx, &state, chrono::Utc::now()).await }
+            })
+        },
     ]
 }
 
 /// Every `*_CRON` variable; one that no job in [`jobs`] reads (its job is not built yet) is reported at start, so
 /// an operator who sets it is not misled.
-const VARS: [&str; 5] = [
+const VARS: [&str; 6] = [
     "SCHEDULE_CRON",
     "USERS_CRON",
     "CONTENT_CRON",
     "VISITORS_CRON",
     "RETENTION_CRON",
+    "REMINDERS_CRON",
 ];
 
 /// Starts the scheduler with `jobs` over `ctx`; it stops when `shutdown` is cancelled (runs in progress are left

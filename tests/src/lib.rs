@@ -1,6 +1,7 @@
 //! plaza-tests: helpers for the black-box suite — real Redis and Postgres with per-test isolation, SQLite files,
 //! the memory cache, a private `redis-server` and a private Postgres for fault tests, `spawn_app` starting the real HTTP API on port 0,
-//! and a wiremock Pretalx of any size (`fake_pretalx`, also used by the `bench-*` binaries).
+//! a wiremock Pretalx of any size (`fake_pretalx`, also used by the `bench-*` binaries) and a Web Push service
+//! that decrypts what it receives (`push_service`).
 //!
 //! Services come from `TEST_DATABASE_URL` (default `postgres://postgres:postgres@127.0.0.1:5432/postgres`) and
 //! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `scripts/test` makes sure they run. `TEST_LOG=1` shows logs.
@@ -11,6 +12,7 @@ pub mod fake_pretalx;
 pub mod fake_tito;
 pub mod live;
 pub mod postgres_server;
+pub mod push_service;
 pub mod redis_server;
 pub mod sized_pretalx;
 pub mod smtp_sink;

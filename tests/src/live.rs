@@ -426,3 +426,23 @@ impl Drop for PlazaProcess {
         }
     }
 }
+
+/// A tab of the official socket.io client at `address` + `path`, signed in as `token`; returns once `auth` is bound
+/// (a socket's events are handled in order, so the `apiError` of the malformed metric sent after it proves it).
+pub async fn signed_in_tab(address: &str, path: &str, token: &str) -> JsClient {
+    let options = json!({"transports": ["websocket"], "reconnection": false});
+    let mut tab = JsClient::connect(address, path, options).await;
+    tab.emit("auth", json!([token])).await;
+    tab.emit("trackMetric", json!(["nope/never", {}])).await;
+    let reply = tab
+        .event("apiError", Duration::from_secs(10))
+        .await
+        .expect("the metric is refused");
+    assert_eq!(
+        reply[0]["codes"],
+        json!(["metrics.badEvent"]),
+        "auth was accepted: {:?}",
+        tab.seen
+    );
+    tab
+}

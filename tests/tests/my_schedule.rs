@@ -110,24 +110,9 @@ for_each_backend! {
     }
 }
 
-/// A tab of the official socket.io client on `process`, signed in as `token`; returns once `auth` is bound (a
-/// socket's events are handled in order, so the `apiError` of the malformed metric sent after it proves it).
+/// A signed-in tab on a `live` process.
 async fn signed_in_tab(process: &PlazaProcess, token: &str) -> JsClient {
-    let options = json!({"transports": ["websocket"], "reconnection": false});
-    let mut tab = JsClient::connect(&process.address, "/api/socket.io", options).await;
-    tab.emit("auth", json!([token])).await;
-    tab.emit("trackMetric", json!(["nope/never", {}])).await;
-    let reply = tab
-        .event("apiError", Duration::from_secs(10))
-        .await
-        .expect("the metric is refused");
-    assert_eq!(
-        reply[0]["codes"],
-        json!(["metrics.badEvent"]),
-        "auth was accepted: {:?}",
-        tab.seen
-    );
-    tab
+    plaza_tests::live::signed_in_tab(&process.address, "/api/socket.io", token).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

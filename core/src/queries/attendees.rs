@@ -38,11 +38,14 @@ pub struct Attendee {
     /// Whether the attendee wants an email when a release changes a session they saved (plaza addition).
     #[serde(rename = "scheduleEmails")]
     pub schedule_emails: bool,
+    /// Minutes before a saved session starts to remind the attendee: 0 (off), 5, 10 or 15 (plaza addition).
+    #[serde(rename = "reminderMinutes")]
+    pub reminder_minutes: i16,
 }
 
 macro_rules! columns {
     () => {
-        r#"id, created, name, email, language, country, affiliation, verified, consented, "userData", token_version, schedule_emails"#
+        r#"id, created, name, email, language, country, affiliation, verified, consented, "userData", token_version, schedule_emails, reminder_minutes"#
     };
 }
 
@@ -78,6 +81,13 @@ pub async fn set_language(db: &Db, id: i32, language: &str) -> Result<bool, sqlx
 pub async fn set_schedule_emails(db: &Db, id: i32, wanted: bool) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE attendees SET schedule_emails = $1 WHERE id = $2";
     on_db!(db, pool => sqlx::query(SQL).bind(wanted).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Sets how many minutes before a saved session attendee `id` is reminded (0, 5, 10 or 15; the column checks it);
+/// false when no such attendee.
+pub async fn set_reminder_minutes(db: &Db, id: i32, minutes: i16) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE attendees SET reminder_minutes = $1 WHERE id = $2";
+    on_db!(db, pool => sqlx::query(SQL).bind(minutes).bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
 }
 
 /// The attendee with (normalised) `email`.

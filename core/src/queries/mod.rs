@@ -8,5 +8,7 @@ pub mod attendees;
 pub mod changes;
 pub mod login_tokens;
 pub mod logs;
+pub mod push;
+pub mod reminders;
 pub mod tickets;
 pub mod versions;

@@ -3,7 +3,8 @@
 //! `GET /auth/login/:token` (a confirm page in the attendee's language, named after the event — mail scanners only
 //! GET, so nothing is consumed; a used link gets a page saying so), `POST /auth/login/:token` (bound to the page by
 //! a per-link nonce; consumes the single-use link, redirects to the client with an auth token), `GET /auth/me`,
-//! `PATCH /auth/me` (the preferred language, which emails use) and `DELETE /auth/me`.
+//! `PATCH /auth/me` (the preferred language, which emails use; schedule emails; reminder minutes) and
+//! `DELETE /auth/me`.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -62,6 +63,9 @@ struct ProfileBody {
     /// Schedule change digests on or off (#20; plaza addition, optional).
     #[serde(default, rename = "scheduleEmails")]
     schedule_emails: Option<bool>,
+    /// Minutes before a saved session to be reminded: 0 (off), 5, 10 or 15 (#20; plaza addition, optional).
+    #[serde(default, rename = "reminderMinutes")]
+    reminder_minutes: Option<serde_json::Value>,
 }
 
 /// Longest `redirect` accepted (bytes): a path inside the client, not a payload carried into every email.
@@ -479,8 +483,9 @@ async fn patch_me(
     let ProfileBody {
         language,
         schedule_emails,
+        reminder_minutes,
     } = body?.into_inner();
-    if language.is_none() && schedule_emails.is_none() {
+    if language.is_none() && schedule_emails.is_none() && reminder_minutes.is_none() {
         return Err(HttpError(ApiError::validation(vec![Failure::new(
             "language",
             "is required",
@@ -496,6 +501,20 @@ async fn patch_me(
         )]))
         .into());
     }
+    let reminder_minutes = reminder_minutes
+        .map(|value| {
+            value
+                .as_i64()
+                .and_then(|n| i16::try_from(n).ok())
+                .filter(|n| plaza_jobs::reminders::SETTINGS.contains(n))
+                .ok_or_else(|| {
+                    HttpError(ApiError::validation(vec![Failure::new(
+                        "reminderMinutes",
+                        "is not one of 0, 5, 10, 15",
+                    )]))
+                })
+        })
+        .transpose()?;
     // A blocked or deleted account was refused by the extractor, before anything is written.
     let mut attendee = user.principal.attendee;
     if let Some(language) = language {
@@ -512,6 +531,12 @@ async fn patch_me(
             .await
             .map_err(|e| HttpError(e.into()))?;
         attendee.schedule_emails = wanted;
+    }
+    if let Some(minutes) = reminder_minutes {
+        attendees::set_reminder_minutes(&state.db, attendee.id, minutes)
+            .await
+            .map_err(|e| HttpError(e.into()))?;
+        attendee.reminder_minutes = minutes;
     }
     // `/auth/me` in every process answers with the new values (the principal comes from the kept access state).
     state.access.changed(Changed::One(attendee.id)).await;

@@ -17,6 +17,7 @@ mod login;
 pub mod observe;
 pub mod openapi;
 mod ops;
+mod push;
 mod representation;
 mod schedule;
 pub mod security;
@@ -62,6 +63,7 @@ pub fn configure_app(
                     .configure(share::config)
                     .configure(login::config)
                     .configure(attendance::config)
+                    .configure(push::config)
                     .configure(calendar::config)
                     .configure(tito::config)
                     .configure(admin::config),

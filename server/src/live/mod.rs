@@ -20,6 +20,7 @@ mod fallback;
 pub mod listener;
 mod my_schedule;
 mod trim;
+mod reminders;
 mod visitors;
 
 use std::future::Future;
@@ -212,6 +213,7 @@ fn serve<A: Adapter>(
     let config = &live.state.config;
     let limits = config.live_limits.clone();
     let notices = my_schedule::start(live.clone(), io.clone(), shutdown.clone());
+    let reminders = reminders::start(live.clone(), io.clone(), shutdown.clone());
     trim::start(live.visitors.clone(), shutdown.clone());
     // CORS for what the live server answers itself (socket.io polling from the client's origin, the probes).
     let front = CorsService::new(service.clone(), CorsPolicy::new(&live.state.config));
@@ -251,7 +253,7 @@ fn serve<A: Adapter>(
         accept.await;
         // Shutdown order: every emitter stops before the namespace goes (an emit into a closed server panics in
         // socketioxide), then the sockets close.
-        for emitter in emitters.into_iter().chain([notices]) {
+        for emitter in emitters.into_iter().chain([notices, reminders]) {
             let _ = emitter.await;
         }
         io.close().await;
