@@ -6,7 +6,7 @@ import { loadConfig } from './lib/config'
 import { auth, restoreToken } from './lib/auth'
 import { i18n } from './lib/i18n'
 import { createAppRouter } from './router'
-import { loadMe, loadSchedule } from './lib/store'
+import { loadMe, loadSchedule, reloadScheduleSoon } from './lib/store'
 import { connectLive, onPlazaEvent, trackError } from './lib/socket'
 import { receiveChange, receiveReminder, useNoticesOf } from './lib/notices'
 import './style.css'
@@ -24,7 +24,10 @@ async function start() {
   window.addEventListener('unhandledrejection', (e) => trackError(e.reason, 'unhandledrejection'))
   // Notices belong to the signed-in attendee (the token's `sub`); a sign-out or another account switches lists.
   watch(() => (auth.token && auth.claims?.sub != null ? String(auth.claims.sub) : null), useNoticesOf, { immediate: true })
-  onPlazaEvent('myScheduleChanged', (p) => receiveChange(p))
+  onPlazaEvent('myScheduleChanged', (p) => {
+    receiveChange(p)
+    reloadScheduleSoon()
+  })
   onPlazaEvent('sessionReminder', (p) => receiveReminder(p))
   app.use(i18n).use(createAppRouter())
   void loadSchedule()
