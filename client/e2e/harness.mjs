@@ -3,7 +3,7 @@
 // record console errors, the magic link read from the embedded outbox, sign-in, axe scans and screenshots.
 // Extra browser contexts (e.g. a second visitor for the live visitor-count test) come from `newPage()`.
 import { spawn, execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, mkdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -50,8 +50,8 @@ async function waitFor(check, what, timeoutMs = 30_000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`)
 }
 
-/** Starts plaza; resolves once the demo schedule is served. */
-export async function startPlaza() {
+/** Starts plaza (with `extraEnv` on top of the suite's); resolves once a schedule with sessions is served. */
+export async function startPlaza(extraEnv = {}) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'plaza-e2e-'))
   const base = `http://127.0.0.1:${port}`
@@ -64,6 +64,7 @@ export async function startPlaza() {
     SELF_URL: `${base}/api/`,
     LOG_FORMAT: 'json',
     LOGIN_LIMIT_PER_IP: '1000',
+    ...extraEnv,
   }
   // Ticket holders attendee-1..3@example.org in this working directory's embedded database.
   execFileSync(plazaBin, ['fake-tito', '--count', '3'], { cwd: dir, env, stdio: 'ignore' })
@@ -98,6 +99,40 @@ export async function startPlaza() {
   }
 }
 
+const fakePretalxBin = process.env.FAKE_PRETALX_BIN ?? join(repoDir, 'target/debug/fake-pretalx')
+
+/**
+ * Starts tests/src/bin/fake-pretalx (the demo event behind a real Pretalx v2 API over HTTP): `env` holds the
+ * PRETALX_* variables for plaza, `move(sessionIds, minutes)` edits the served slots so the next import publishes
+ * a release that moved them. Throws Skip when the binary is not built (`cargo build -p plaza-tests --bin
+ * fake-pretalx`; scripts/test-client builds it).
+ */
+export async function startFakePretalx() {
+  if (!existsSync(fakePretalxBin)) throw new Skip(`${fakePretalxBin} is not built`)
+  const child = spawn(fakePretalxBin, [], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise((ok, fail) => {
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('\n')) ok(out.split('\n')[0])
+    })
+    child.on('exit', (code) => fail(new Error(`fake-pretalx exited (${code})`)))
+  })
+  const { control, ...env } = JSON.parse(line)
+  return {
+    env,
+    async move(sessions, minutes = 60) {
+      const r = await fetch(`${control}/move`, { method: 'POST', body: JSON.stringify({ sessions, minutes }) })
+      if (!r.ok) throw new Error(`fake-pretalx move: ${r.status} ${await r.text()}`)
+      return (await r.json()).sessions
+    },
+    stop() {
+      child.stdin.end()
+      child.kill('SIGTERM')
+    },
+  }
+}
+
 export async function launchBrowser() {
   return chromium.launch({ executablePath: chromiumBin, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
 }
@@ -112,7 +147,7 @@ export async function launchBrowser() {
 export async function newPage(
   browser,
   plaza,
-  { viewport = { width: 1280, height: 900 }, locale = 'en-GB', socketUrl, unreachableSocket = false, tolerate } = {},
+  { viewport = { width: 1280, height: 900 }, locale = 'en-GB', timezoneId = 'Europe/Madrid', socketUrl, unreachableSocket = false, tolerate } = {},
 ) {
   // A faked client-config names a socket origin plaza was not configured with (SOCKET_URL), so the page's
   // Content-Security-Policy (connect-src, derived from plaza's own configuration) would rightly block it: only those
@@ -121,7 +156,7 @@ export async function newPage(
     baseURL: plaza.base,
     viewport,
     locale,
-    timezoneId: 'Europe/Madrid',
+    timezoneId,
     bypassCSP: Boolean(socketUrl),
   })
   if (socketUrl) {

@@ -1,13 +1,14 @@
 // Start-up: read /client-config.json, restore the session, mount the app, then load the schedule and the user
 // and open the live connection in the background.
-import { createApp } from 'vue'
+import { createApp, watch } from 'vue'
 import App from './App.vue'
 import { loadConfig } from './lib/config'
-import { restoreToken } from './lib/auth'
+import { auth, restoreToken } from './lib/auth'
 import { i18n } from './lib/i18n'
 import { createAppRouter } from './router'
-import { loadMe, loadSchedule } from './lib/store'
-import { connectLive, trackError } from './lib/socket'
+import { loadMe, loadSchedule, reloadScheduleSoon } from './lib/store'
+import { connectLive, onPlazaEvent, trackError } from './lib/socket'
+import { receiveChange, receiveReminder, useNoticesOf } from './lib/notices'
 import './style.css'
 
 async function start() {
@@ -21,6 +22,13 @@ async function start() {
     console.error(err)
   }
   window.addEventListener('unhandledrejection', (e) => trackError(e.reason, 'unhandledrejection'))
+  // Notices belong to the signed-in attendee (the token's `sub`); a sign-out or another account switches lists.
+  watch(() => (auth.token && auth.claims?.sub != null ? String(auth.claims.sub) : null), useNoticesOf, { immediate: true })
+  onPlazaEvent('myScheduleChanged', (p) => {
+    receiveChange(p)
+    reloadScheduleSoon()
+  })
+  onPlazaEvent('sessionReminder', (p) => receiveReminder(p))
   app.use(i18n).use(createAppRouter())
   void loadSchedule()
   void loadMe()

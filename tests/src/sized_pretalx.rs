@@ -4,6 +4,7 @@
 //! (50 per page) with absolute `next` URLs. Deterministic: the same sizes and start give the same bytes.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use chrono::{Days, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use plaza_jobs::pretalx::memory::{MemoryDataset, MemoryTransport};
@@ -212,22 +213,39 @@ pub fn import_options() -> String {
 /// Starts a wiremock Pretalx serving `dataset` as [`EVENT`] under `<uri>/api/` (request recording off, so a long
 /// run does not keep every request). Only GETs with `Authorization: Token <TOKEN>` and `Pretalx-Version: v2` match.
 pub async fn serve(dataset: MemoryDataset) -> MockServer {
+    serve_editable(dataset).await.0
+}
+
+/// Replaces what a server started by [`serve_editable`] answers (a Pretalx edit: the next import sees it).
+#[derive(Clone)]
+pub struct Editor(Arc<RwLock<MemoryTransport>>);
+
+impl Editor {
+    /// Serves `dataset` from now on.
+    pub fn set(&self, dataset: MemoryDataset) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = MemoryTransport::new(EVENT, dataset);
+    }
+}
+
+/// [`serve`], with an [`Editor`] to change the served dataset between imports.
+pub async fn serve_editable(dataset: MemoryDataset) -> (MockServer, Editor) {
     let server = MockServer::builder()
         .disable_request_recording()
         .start()
         .await;
     let origin = Url::parse(&server.uri()).expect("wiremock's URI is a URL");
+    let editor = Editor(Arc::new(RwLock::new(MemoryTransport::new(EVENT, dataset))));
     Mock::given(method("GET"))
         .and(path_regex(r"^/api/events/"))
         .and(header("Authorization", format!("Token {TOKEN}").as_str()))
         .and(header("Pretalx-Version", "v2"))
         .respond_with(Pages {
             origin,
-            pages: MemoryTransport::new(EVENT, dataset),
+            pages: editor.0.clone(),
         })
         .mount(&server)
         .await;
-    server
+    (server, editor)
 }
 
 /// `PRETALX_URL` of a server started by [`serve`].
@@ -239,7 +257,7 @@ pub fn api_url(server: &MockServer) -> String {
 /// the URL is rebuilt on the server's origin first: `next` / `previous` must be absolute URLs of this server.
 struct Pages {
     origin: Url,
-    pages: MemoryTransport,
+    pages: Arc<RwLock<MemoryTransport>>,
 }
 
 impl Respond for Pages {
@@ -247,7 +265,11 @@ impl Respond for Pages {
         let mut url = self.origin.clone();
         url.set_path(request.url.path());
         url.set_query(request.url.query());
-        let response = self.pages.respond(&url);
+        let response = self
+            .pages
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .respond(&url);
         ResponseTemplate::new(response.status).set_body_raw(response.body, "application/json")
     }
 }

@@ -54,6 +54,14 @@ impl SmtpSink {
             .clone()
     }
 
+    /// How many messages were received so far (cheap: no copy).
+    pub fn count(&self) -> usize {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
     /// The login-link token in the `count`-th email to `to` (waits up to 10 s for it).
     pub async fn login_token(&self, to: &str, count: usize) -> String {
         let messages = self.wait_for(to, count, Duration::from_secs(10)).await;

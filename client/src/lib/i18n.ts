@@ -26,6 +26,19 @@ const en = {
   login: { title: 'Sign in', email: 'Email address', submit: 'Email me a sign-in link', sent: 'Check your inbox: if the address has a ticket, a sign-in link is on its way.', failed: 'Could not send the link. Please try again.', tooMany: 'Too many attempts. Please wait a minute and try again.', capturing: 'Signing you in…', captureFailed: 'That sign-in link did not work. Please ask for a new one.' },
   error: { title: 'Sign-in problem', login_expired: 'This sign-in link has expired or was already used. Ask for a new one.', not_found: 'We could not find your registration.', generic: 'Something went wrong with your sign-in.', again: 'Request a new link' },
   profile: { title: 'Profile', name: 'Name', email: 'Email', language: 'Language', signOut: 'Sign out', delete: 'Delete my account', deleteWarning: 'This erases your account, your schedule and your activity. It cannot be undone.', confirmDelete: 'Yes, delete my account', cancel: 'Cancel', deleted: 'Your account has been deleted.', deleteFailed: 'Could not delete your account. Please try again.' },
+  notices: {
+    title: 'Notices', open: 'Notices', unread: 'Notices, {n} unread', none: 'No notices yet. Changes to sessions in your schedule and reminders appear here.',
+    markRead: 'Mark as read', markAllRead: 'Mark all as read', close: 'Close', new: 'New', view: 'View session',
+    moved: '“{title}” moved from {from} to {to}.', room: '“{title}” changed room from {from} to {to}.',
+    renamed: 'Session renamed from “{from}” to “{to}”.', cancelled: '“{title}” was cancelled.',
+    reminder: '“{title}” starts in {minutes} minutes ({time}).',
+  },
+  settings: {
+    title: 'Notifications', reminders: 'Remind me before my sessions start', off: 'Off', minutes: '{n} minutes before',
+    emails: 'Email me when a session in my schedule changes', save: 'Save settings', saved: 'Settings saved.', failed: 'Could not save your settings. Please try again.',
+    pushOn: 'Browser notifications are on for reminders.', pushDenied: 'Browser notifications are blocked: reminders only appear while plaza is open.',
+    pushUnavailable: 'Reminders appear while plaza is open in a tab.',
+  },
   widgets: { visitors: 'People in the plaza', visitorsOffline: 'Live count unavailable', login: 'Sign in to join sessions', register: 'Get a ticket', calendarHelp: 'Sync My Schedule to your calendar', twitter: 'Follow {handle}' },
   admin: {
     title: 'Admin', import: 'Schedule import', importEnabled: 'Pretalx import configured', importDemo: 'No Pretalx token: imports the demo event',
@@ -61,6 +74,19 @@ const es: typeof en = {
   login: { title: 'Entrar', email: 'Correo electrónico', submit: 'Envíame un enlace para entrar', sent: 'Revisa tu correo: si la dirección tiene entrada, te hemos enviado un enlace.', failed: 'No se pudo enviar el enlace. Inténtalo de nuevo.', tooMany: 'Demasiados intentos. Espera un minuto y vuelve a intentarlo.', capturing: 'Entrando…', captureFailed: 'Ese enlace no funcionó. Pide uno nuevo.' },
   error: { title: 'Problema al entrar', login_expired: 'Este enlace ha caducado o ya se usó. Pide uno nuevo.', not_found: 'No encontramos tu registro.', generic: 'Algo salió mal al entrar.', again: 'Pedir un enlace nuevo' },
   profile: { title: 'Perfil', name: 'Nombre', email: 'Correo', language: 'Idioma', signOut: 'Salir', delete: 'Borrar mi cuenta', deleteWarning: 'Esto borra tu cuenta, tu programa y tu actividad. No se puede deshacer.', confirmDelete: 'Sí, borrar mi cuenta', cancel: 'Cancelar', deleted: 'Tu cuenta ha sido borrada.', deleteFailed: 'No se pudo borrar tu cuenta. Inténtalo de nuevo.' },
+  notices: {
+    title: 'Avisos', open: 'Avisos', unread: 'Avisos, {n} sin leer', none: 'Aún no hay avisos. Aquí aparecen los cambios de las sesiones de tu programa y los recordatorios.',
+    markRead: 'Marcar como leído', markAllRead: 'Marcar todo como leído', close: 'Cerrar', new: 'Nuevo', view: 'Ver sesión',
+    moved: '«{title}» se ha movido de {from} a {to}.', room: '«{title}» cambia de sala: de {from} a {to}.',
+    renamed: 'Sesión renombrada de «{from}» a «{to}».', cancelled: '«{title}» se ha cancelado.',
+    reminder: '«{title}» empieza en {minutes} minutos ({time}).',
+  },
+  settings: {
+    title: 'Notificaciones', reminders: 'Recuérdame antes de que empiecen mis sesiones', off: 'No', minutes: '{n} minutos antes',
+    emails: 'Envíame un correo cuando cambie una sesión de mi programa', save: 'Guardar ajustes', saved: 'Ajustes guardados.', failed: 'No se pudieron guardar tus ajustes. Inténtalo de nuevo.',
+    pushOn: 'Las notificaciones del navegador están activadas para los recordatorios.', pushDenied: 'Las notificaciones del navegador están bloqueadas: los recordatorios solo aparecen con plaza abierto.',
+    pushUnavailable: 'Los recordatorios aparecen mientras plaza está abierto en una pestaña.',
+  },
   widgets: { visitors: 'Personas en la plaza', visitorsOffline: 'Recuento no disponible', login: 'Entra para unirte a las sesiones', register: 'Consigue tu entrada', calendarHelp: 'Sincroniza tu programa con tu calendario', twitter: 'Sigue a {handle}' },
   admin: {
     title: 'Administración', import: 'Importación del programa', importEnabled: 'Importación de Pretalx configurada', importDemo: 'Sin token de Pretalx: importa el evento de demostración',

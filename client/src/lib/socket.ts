@@ -30,6 +30,18 @@ let analysing = false
 
 let connecting = false
 
+/** plaza's extensions of the deconf protocol that the client listens to (README "Live protocol"). */
+export type PlazaEvent = 'myScheduleChanged' | 'sessionReminder'
+const plazaHandlers = new Map<PlazaEvent, Set<(payload: unknown) => void>>()
+
+/** Calls `handler` with every `event` the live server sends this tab; returns the unsubscribe function. */
+export function onPlazaEvent(event: PlazaEvent, handler: (payload: unknown) => void): () => void {
+  let set = plazaHandlers.get(event)
+  if (!set) plazaHandlers.set(event, (set = new Set()))
+  set.add(handler)
+  return () => set.delete(handler)
+}
+
 /** Loads socket.io-client on demand (off the first page's critical path) and connects once. */
 export async function connectLive(): Promise<void> {
   if (socket || connecting) return
@@ -62,6 +74,9 @@ export async function connectLive(): Promise<void> {
   })
   socket.on('liveEvent', (e: LiveEvent) => analyticsListeners.forEach((l) => l(e, false)))
   socket.on('liveError', (e: LiveEvent) => analyticsListeners.forEach((l) => l(e, true)))
+  for (const event of ['myScheduleChanged', 'sessionReminder'] as PlazaEvent[]) {
+    socket.on(event, (payload: unknown) => plazaHandlers.get(event)?.forEach((h) => h(payload)))
+  }
   // apiError answers a rejected event (e.g. an expired token on `auth`); the UI has nothing to show for it.
   socket.on('apiError', () => undefined)
 }

@@ -28,6 +28,23 @@ export function loadSchedule(): Promise<void> {
   return schedulePromise
 }
 
+let reloadTimer: ReturnType<typeof setTimeout> | null = null
+
+/**
+ * Fetches the schedule again shortly (one fetch for a burst of calls): a release announced over the socket
+ * (`myScheduleChanged`) moved sessions this page may show. The old schedule stays shown if the fetch fails.
+ */
+export function reloadScheduleSoon(delayMs = 1000): void {
+  if (reloadTimer) return
+  reloadTimer = setTimeout(() => {
+    reloadTimer = null
+    api
+      .get<Schedule>('/schedule')
+      .then((s) => (store.schedule = s))
+      .catch(() => undefined)
+  }, delayMs)
+}
+
 const content = new Map<string, Promise<Record<string, string> | null>>()
 
 /** A content page's HTML per locale; null when the page does not exist. */

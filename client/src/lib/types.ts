@@ -88,6 +88,10 @@ export interface Registration {
   email: string
   language: string
   created?: string
+  /** Schedule change digests by email (#20; absent on servers without it). */
+  scheduleEmails?: boolean
+  /** Minutes before a saved session's start to remind (0 = off; absent on servers without reminders). */
+  reminderMinutes?: number
 }
 export interface Attendance {
   isAttending: boolean
