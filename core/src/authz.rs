@@ -206,31 +206,37 @@ async fn revoke(db: &Db, view: &AccessView, presented: &Presented<'_>) -> Result
     Ok(())
 }
 
+/// A verified attendee's [`AccessRecord`] for unit tests (here and in `view`).
+#[cfg(test)]
+pub(crate) fn test_record(id: i32, email: &str, ver: i32, holds_ticket: bool) -> AccessRecord {
+    use chrono::Utc;
+    use sqlx::types::Json;
+    AccessRecord {
+        attendee: attendees::Attendee {
+            id,
+            created: Utc::now(),
+            name: "A".into(),
+            email: email.into(),
+            language: "en".into(),
+            country: String::new(),
+            affiliation: String::new(),
+            verified: true,
+            consented: Utc::now(),
+            user_data: Json(serde_json::json!({})),
+            token_version: ver,
+            schedule_emails: true,
+            reminder_minutes: 0,
+        },
+        holds_ticket,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use sqlx::types::Json;
 
     fn record(email: &str, ver: i32, holds_ticket: bool) -> AccessRecord {
-        AccessRecord {
-            attendee: attendees::Attendee {
-                id: 1,
-                created: Utc::now(),
-                name: "A".into(),
-                email: email.into(),
-                language: "en".into(),
-                country: String::new(),
-                affiliation: String::new(),
-                verified: true,
-                consented: Utc::now(),
-                user_data: Json(serde_json::json!({})),
-                token_version: ver,
-                schedule_emails: true,
-                reminder_minutes: 0,
-            },
-            holds_ticket,
-        }
+        test_record(1, email, ver, holds_ticket)
     }
 
     #[test]

@@ -292,28 +292,9 @@ impl AccessView {
 mod tests {
     use super::*;
     use crate::cache::MemoryCache;
-    use crate::queries::attendees::Attendee;
-    use chrono::Utc;
-    use sqlx::types::Json;
 
     fn record(id: i32, ver: i32) -> Arc<AccessRecord> {
-        Arc::new(AccessRecord {
-            attendee: Attendee {
-                id,
-                created: Utc::now(),
-                name: "A".into(),
-                email: format!("a{id}@example.org"),
-                language: "en".into(),
-                country: String::new(),
-                affiliation: String::new(),
-                verified: true,
-                consented: Utc::now(),
-                user_data: Json(serde_json::json!({})),
-                token_version: ver,
-                schedule_emails: true,
-            },
-            holds_ticket: true,
-        })
+        Arc::new(crate::authz::test_record(id, &format!("a{id}@example.org"), ver, true))
     }
 
     fn view(ttl: Duration, max: usize) -> (AccessView, Cache) {
