@@ -131,13 +131,6 @@ impl TrustedProxies {
         Self { header, ..self }
     }
 
-    /// These networks plus loopback: the API behind the all-mode front, which only that front reaches and which
-    /// writes a header naming the client it resolved under these same rules.
-    pub fn and_loopback(mut self) -> Self {
-        self.nets.extend(networks(&LOOPBACK));
-        self
-    }
-
     /// The header trusted proxies write.
     pub fn header(&self) -> ClientIpHeader {
         self.header
@@ -353,6 +346,5 @@ mod tests {
         assert_eq!(real_ip.client_of(peer, headers), ip("6.6.6.6"));
         let none = TrustedProxies::parse("none").expect("none");
         assert_eq!(none.client_of(peer, headers), peer);
-        assert_eq!(none.and_loopback().client_of(peer, headers), ip("8.8.4.4"));
     }
 }

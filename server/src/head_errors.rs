@@ -4,7 +4,7 @@
 //! 400 / 408 / 414 / 431 and close the connection, and neither has a hook to change that body. [`EnvelopeIo`] wraps a
 //! connection: when the server writes such a response (exactly a response head with `content-length: 0` and
 //! `connection: close`, a status of that list, no content type) it gets the envelope as its body instead. Everything
-//! else passes through untouched. Used by the API's listener and by the live front (`all` on one port).
+//! else passes through untouched. Used by the API's listener (every mode, `all` on one port too) and the live listener.
 
 use std::io;
 use std::pin::Pin;

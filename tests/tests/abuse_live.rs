@@ -1,7 +1,8 @@
-//! The live server (and the hyper front `all` mode serves on one port) tried as an attacker would, from one machine
-//! and no account (issue #14): an anonymous flood of metrics and oversized websocket messages, one socket sending
-//! thousands of tiny events, slowloris connections, too many connections from one address, and a NUL in a metric.
-//! Real `plaza` processes where the issue asks for server figures (RSS, CPU from `/proc/<pid>/stat`).
+//! The live server (and `all` on one port, which serves socket.io inside the API's listener) tried as an attacker
+//! would, from one machine and no account (issue #14): an anonymous flood of metrics and oversized websocket
+//! messages, one socket sending thousands of tiny events, slowloris connections, too many connections from one
+//! address, and a NUL in a metric. Real `plaza` processes where the issue asks for server figures (RSS, CPU from
+//! `/proc/<pid>/stat`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -329,13 +330,13 @@ async fn slowloris_connections_are_closed_by_the_header_timeout_in_live_mode() {
 }
 
 /// With a cap of 10 connections set by `cap`, 10 held connections make the next ones closed at once, unread, and
-/// closing them frees their slots.
-async fn connections_over_the_cap_are_refused_at_once(cap: &[(&str, &str)]) {
+/// closing them frees their slots (on `mode`'s public port).
+async fn connections_over_the_cap_are_refused_at_once(mode: &str, cap: &[(&str, &str)]) {
     let dir = TempDir::new();
     let db = format!("sqlite://{}/plaza.db", dir.path.display());
     let mut vars = vec![("DATABASE_URL", db.as_str())];
     vars.extend_from_slice(cap);
-    let plaza = PlazaProcess::start("live", &dir.path, &vars).await;
+    let plaza = PlazaProcess::start(mode, &dir.path, &vars).await;
     // Hold 10 connections (the start-up probe's own may still count for a moment: replace any refused at once).
     let mut held = Vec::new();
     for _ in 0..50 {
@@ -377,16 +378,32 @@ async fn connections_over_the_cap_are_refused_at_once(cap: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_cap_are_refused_at_once() {
     // Loopback is not a trusted proxy here, so the test's own address is a client like any other.
-    connections_over_the_cap_are_refused_at_once(&[
-        ("TRUSTED_PROXIES", "none"),
-        ("LIVE_MAX_CONNECTIONS_PER_IP", "10"),
-    ])
+    connections_over_the_cap_are_refused_at_once(
+        "live",
+        &[
+            ("TRUSTED_PROXIES", "none"),
+            ("LIVE_MAX_CONNECTIONS_PER_IP", "10"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_cap_are_refused_at_once_in_all_mode() {
+    // On the one port of `all` the API's own listener admits connections under the live caps.
+    connections_over_the_cap_are_refused_at_once(
+        "all",
+        &[
+            ("TRUSTED_PROXIES", "none"),
+            ("LIVE_MAX_CONNECTIONS_PER_IP", "10"),
+        ],
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_total_cap_are_refused_at_once() {
-    connections_over_the_cap_are_refused_at_once(&[("LIVE_MAX_CONNECTIONS", "10")]).await;
+    connections_over_the_cap_are_refused_at_once("live", &[("LIVE_MAX_CONNECTIONS", "10")]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -513,7 +513,7 @@ async fn assert_cors_once(base: &str, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_is_applied_once_to_the_api_and_the_socket_in_every_topology() {
     let client_url = format!("{ORIGIN}/");
-    // `all` on one port: the live front forwards the API and must not add its own headers to it.
+    // `all` on one port: socket.io polling is an API route there and must get the headers once.
     let one = TempDir::new();
     let all = PlazaProcess::start("all", &one.path, &[("CLIENT_URL", &client_url)]).await;
     assert_cors_once(&all.address, "/api/content/help").await;

@@ -1,6 +1,6 @@
 //! The errors the HTTP layer answers before any route runs — an unparsable request, an 80 KB query string, too
 //! many headers, a 600 KB head, a body over `MAX_BODY_BYTES` — carry the JSON envelope, from the API's own
-//! listener (`--mode api`) and through the live front of `all` on one port (hyper).
+//! listener (`--mode api`) and from `all` on one port (the same listener, with socket.io inside).
 
 use plaza_tests::live::PlazaProcess;
 use plaza_tests::storage::TempDir;
@@ -77,7 +77,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static [u16], &'static str)> {
             &[400],
             "general.badRequest",
         ),
-        // actix-http refuses the URI with 400; hyper with 414, or 431 once the head passes the live front's
+        // actix-http refuses the URI with 400; hyper (the live listener) with 414, or 431 once the head passes its
         // `LIVE_MAX_HEADER_BYTES` (16 KiB by default) before the request line ends.
         (
             "80 KB query",

@@ -1,5 +1,5 @@
 //! Security headers on every response — API JSON, HTML pages (sign-in confirm, share, lint), the web client's files
-//! and errors — set by one middleware ([`secure`]) rather than per handler, plus the live front's own responses
+//! and errors — set by one middleware ([`secure`]) rather than per handler, plus the live listener's own responses
 //! through [`SecurityHeaders::for_request`]. The policy follows helmet's defaults (what the Node original sent),
 //! adjusted for the SPA: scripts only from the origin (no inline script; the client build has none), inline styles
 //! allowed (the small server-rendered pages use a `<style>` element), images and iframes from any https origin (session
