@@ -28,16 +28,17 @@ async fn connect_many(plaza: &PlazaProcess, n: usize) -> Vec<tokio::task::JoinHa
         .map(|_| {
             let (url, gate) = (url.clone(), gate.clone());
             tokio::spawn(async move {
-                let permit = gate.acquire_owned().await.expect("gate");
-                let mut ws = open_socket(&url).await.expect("socket opens");
-                drop(permit);
-                tokio::spawn(async move { while next_packet(&mut ws).await.is_some() {} })
+                let _permit = gate.acquire_owned().await.expect("gate");
+                open_socket(&url).await.expect("socket opens")
             })
         })
         .collect();
     let mut readers = Vec::with_capacity(n);
     for handle in opening {
-        readers.push(handle.await.expect("opened"));
+        let mut ws = handle.await.expect("opened");
+        readers.push(tokio::spawn(async move {
+            while next_packet(&mut ws).await.is_some() {}
+        }));
     }
     readers
 }
