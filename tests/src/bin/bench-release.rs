@@ -53,7 +53,7 @@ struct Board {
     last: AtomicU64,
 }
 
-/// One client: connects with the token in the handshake, proves `auth` was handled (the refused metric sent after
+/// One client: connects, sends `auth` with its token, proves `auth` was handled (the refused metric sent after
 /// it is answered in order), then counts `myScheduleChanged` events until the process ends.
 async fn client(url: String, token: String, board: Arc<Board>, gate: Arc<Semaphore>) {
     let permit = gate.acquire_owned().await;
@@ -69,19 +69,28 @@ async fn client(url: String, token: String, board: Arc<Board>, gate: Arc<Semapho
                 None => anyhow::bail!("closed before open"),
             }
         }
+        ws.send(Message::text("40")).await?;
+        loop {
+            match next_packet(&mut ws).await {
+                Some(p) if p.starts_with("40") => break,
+                Some(_) => {}
+                None => anyhow::bail!("closed before connect"),
+            }
+        }
         ws.send(Message::text(format!(
-            "40{}",
-            serde_json::json!({ "token": token })
+            "42{}",
+            serde_json::json!(["auth", token])
         )))
         .await?;
         ws.send(Message::text(r#"42["trackMetric","nope/never",{}]"#))
             .await?;
+        let mut seen = Vec::new();
         loop {
             match next_packet(&mut ws).await {
                 Some(p) if p.starts_with(r#"42["apiError""#) => break,
                 Some(p) if p.starts_with("44") => anyhow::bail!("refused: {p}"),
-                Some(_) => {}
-                None => anyhow::bail!("closed before auth"),
+                Some(p) => seen.push(p),
+                None => anyhow::bail!("closed before auth, after {seen:?}"),
             }
         }
         Ok(ws)
