@@ -294,7 +294,12 @@ mod tests {
     use crate::cache::MemoryCache;
 
     fn record(id: i32, ver: i32) -> Arc<AccessRecord> {
-        Arc::new(crate::authz::test_record(id, &format!("a{id}@example.org"), ver, true))
+        Arc::new(crate::authz::test_record(
+            id,
+            &format!("a{id}@example.org"),
+            ver,
+            true,
+        ))
     }
 
     fn view(ttl: Duration, max: usize) -> (AccessView, Cache) {

@@ -19,8 +19,8 @@ mod events;
 mod fallback;
 pub mod listener;
 mod my_schedule;
-mod trim;
 mod reminders;
+mod trim;
 mod visitors;
 
 use std::future::Future;
