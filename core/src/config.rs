@@ -191,13 +191,13 @@ pub const VARS: &[VarSpec] = &[
         name: "ACCESS_LOG_PER_SECOND",
         default: Some("10"),
         example: "",
-        doc: "Most access-log lines per second (per process) for successful requests; the rest are counted in one summary line per second. 4xx (INFO), 5xx and slow requests (WARN) are always logged; the Prometheus metrics count every request. 0 logs no successful request.",
+        doc: "Most access-log lines per second (per process) for successful requests; the rest are counted in one summary line per second. 4xx (INFO), 5xx and slow requests (WARN) have their own budget of 100 lines per second (every one at ordinary rates; a flood cannot fill the disk); the Prometheus metrics count every request. 0 logs no successful request.",
     },
     VarSpec {
         name: "ACCESS_LOG_SLOW_MS",
         default: Some("1000"),
         example: "",
-        doc: "A request taking at least this long is always logged (WARN), whatever ACCESS_LOG_PER_SECOND says.",
+        doc: "A request taking at least this long is logged (WARN) within the error budget (100 lines per second), whatever ACCESS_LOG_PER_SECOND says.",
     },
     VarSpec {
         name: "SHUTDOWN_GRACE_SECONDS",

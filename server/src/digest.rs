@@ -4,12 +4,13 @@
 //! Every api process listens on `notify.myschedule` (the schedule job announces a release that changed sessions).
 //! For each attendee who saved a changed session and has not opted out (`attendees.schedule_emails`), the first
 //! process to insert `(version, attendee)` into `schedule_digests` sends it — so one digest cluster-wide however
-//! many pods hear the notice — through a bounded queue drained by one sender task: the import never waits on
+//! many pods hear the notice — through a bounded queue drained by up to eight concurrent sends: the import never waits on
 //! SMTP, and a slow SMTP server slows only this queue. The claim is taken before sending: a failed send is logged
 //! and counted (`plaza_emails_total`), not retried (at most once).
 
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt as _;
 use plaza_core::email::Rendered;
 use plaza_core::model::changes::{Placement, SessionChange};
 use plaza_core::queries::{attendance, attendees, changes};
@@ -31,12 +32,24 @@ pub fn start(state: &AppState, shutdown: CancellationToken) {
     tokio::spawn(listen(state.clone(), queue, shutdown));
 }
 
-async fn send_loop(state: AppState, mut rx: mpsc::Receiver<(String, Rendered)>) {
-    while let Some((to, email)) = rx.recv().await {
-        if let Err(err) = state.mailer.send(&to, &email).await {
-            tracing::warn!(%err, template = TEMPLATE, "schedule digest not sent");
-        }
-    }
+/// Digests handed to SMTP at once (lettre's pool keeps up to 10 connections): one at a time, a release touching
+/// 10,000 attendees waited on 10,000 SMTP round trips in a row.
+const SENDERS: usize = 8;
+
+async fn send_loop(state: AppState, rx: mpsc::Receiver<(String, Rendered)>) {
+    let queued = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    queued
+        .for_each_concurrent(SENDERS, |(to, email)| {
+            let state = &state;
+            async move {
+                if let Err(err) = state.mailer.send(&to, &email).await {
+                    tracing::warn!(%err, template = TEMPLATE, "schedule digest not sent");
+                }
+            }
+        })
+        .await;
 }
 
 async fn listen(

@@ -1,5 +1,5 @@
 //! Request observation: Prometheus metrics for every request and an access-log line for those the bounded policy of
-//! [`AccessLog`] picks (errors and slow requests always, successes up to a rate); metrics are labelled by route pattern (not raw path,
+//! [`AccessLog`] picks (errors and slow requests up to 100 a second, successes up to `ACCESS_LOG_PER_SECOND`); metrics are labelled by route pattern (not raw path,
 //! so unknown URLs cannot blow up label cardinality) and by method from a fixed set (`other` for the rest: a client
 //! can send any token as a method).
 //!
