@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use plaza_core::ApiError;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 
 /// A connection whose HTTP-layer error responses carry the JSON envelope.
 #[derive(Debug)]
@@ -114,15 +114,7 @@ impl<T: AsyncWrite + Unpin> EnvelopeIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for EnvelopeIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
+crate::io_wrap::read_through!(EnvelopeIo);
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
     fn poll_write(

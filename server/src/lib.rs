@@ -10,6 +10,7 @@ pub mod export;
 pub mod head_errors;
 pub mod health;
 pub mod http;
+mod io_wrap;
 pub mod live;
 pub mod log_sink;
 pub mod modes;

@@ -146,6 +146,18 @@ impl TestApp {
         self.state.jobs()
     }
 
+    /// Runs the schedule import once and waits (10 s at most) until this app serves the version it stored.
+    pub async fn import_schedule(&self) -> plaza_jobs::schedule::ImportSummary {
+        let summary = plaza_jobs::schedule::run_once(&self.jobs())
+            .await
+            .expect("import succeeds");
+        let served = crate::eventually(std::time::Duration::from_secs(10), || async {
+            self.state.schedule.current().version == summary.version
+        });
+        assert!(served.await.is_some(), "version {} served", summary.version);
+        summary
+    }
+
     /// Absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

@@ -79,20 +79,7 @@ impl FakePretalx {
             ("PRETALX_URL", format!("{}/api/", self.server.uri())),
             ("PRETALX_EVENT", EVENT.to_owned()),
             ("PRETALX_API_TOKEN", "fake-token".to_owned()),
-            (
-                "PRETALX_IMPORT",
-                serde_json::json!({
-                    "questions": {
-                        "links": [demo::LINKS_QUESTION],
-                        "recommendations": demo::RECOMMENDATIONS_QUESTION,
-                        "affiliation": demo::AFFILIATION_QUESTION,
-                    },
-                    "aslTagId": demo::ASL_TAG,
-                    "ccTagId": demo::CC_TAG,
-                    "locales": ["en", "es"],
-                })
-                .to_string(),
-            ),
+            ("PRETALX_IMPORT", demo_import().to_string()),
         ]
     }
 }
@@ -197,4 +184,18 @@ pub fn move_slot(dataset: &mut MemoryDataset, code: &str, minutes: i64, to_other
             slot["room"] = other.clone();
         }
     });
+}
+
+/// `PRETALX_IMPORT` for the demo event: its question and tag ids, English and Spanish.
+pub fn demo_import() -> Value {
+    serde_json::json!({
+        "questions": {
+            "links": [demo::LINKS_QUESTION],
+            "recommendations": demo::RECOMMENDATIONS_QUESTION,
+            "affiliation": demo::AFFILIATION_QUESTION,
+        },
+        "aslTagId": demo::ASL_TAG,
+        "ccTagId": demo::CC_TAG,
+        "locales": ["en", "es"],
+    })
 }

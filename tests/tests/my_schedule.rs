@@ -9,7 +9,7 @@ use plaza_tests::fake_pretalx::{self, FakePretalx};
 use plaza_tests::live::{JsClient, PlazaProcess};
 use plaza_tests::smtp_sink::SmtpSink;
 use plaza_tests::storage::TempDir;
-use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
+use plaza_tests::{Backend, TestApp, for_each_backend, spawn_app};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -17,17 +17,6 @@ async fn app_for(backend: Backend, fake: &FakePretalx) -> TestApp {
     let env = fake.env();
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     spawn_app(backend, &vars).await
-}
-
-async fn import(app: &TestApp) -> schedule::ImportSummary {
-    let summary = schedule::run_once(&app.jobs())
-        .await
-        .expect("import succeeds");
-    let served = eventually(Duration::from_secs(10), || async {
-        app.state.schedule.current().version == summary.version
-    });
-    assert!(served.await.is_some(), "version {} served", summary.version);
-    summary
 }
 
 async fn changes_of(app: &TestApp, admin: &str, version: i64) -> Value {
@@ -47,7 +36,7 @@ for_each_backend! {
         let codes = fake_pretalx::scheduled_codes(&dataset, 4);
         let fake = FakePretalx::start(dataset.clone()).await;
         let app = app_for(backend, &fake).await;
-        let first = import(&app).await;
+        let first = app.import_schedule().await;
         assert_eq!(first.changed, 0, "a first release changes nothing");
         let before = app.state.schedule.current();
 
@@ -64,7 +53,7 @@ for_each_backend! {
             }
         });
         fake.set(dataset);
-        let second = import(&app).await;
+        let second = app.import_schedule().await;
         assert!(second.created && second.published);
         assert_eq!(second.changed, 4, "{second:?}");
 
@@ -122,7 +111,7 @@ async fn every_tab_of_an_attendee_who_saved_a_moved_session_is_told_once_across_
     let session = format!("{code}-1");
     let fake = FakePretalx::start(dataset.clone()).await;
     let app = app_for(Backend::Real, &fake).await;
-    import(&app).await;
+    app.import_schedule().await;
     let ada = app.token_for("ada@example.org", &[]).await;
     let bob = app.token_for("bob@example.org", &[]).await;
     assert_eq!(
@@ -192,7 +181,7 @@ for_each_backend! {
         env.push(("SMTP_URL", sink.url()));
         let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let app = spawn_app(backend, &vars).await;
-        import(&app).await;
+        app.import_schedule().await;
         let ada = app.token_for("ada@example.org", &[]).await;
         let bob = app.token_for("bob@example.org", &[]).await;
         let _carol = app.token_for("carol@example.org", &[]).await;
@@ -214,7 +203,7 @@ for_each_backend! {
             sub["title"] = "Renamed by the programme team".into();
         });
         fake.set(dataset);
-        let release = import(&app).await;
+        let release = app.import_schedule().await;
         assert_eq!(release.changed, 2, "{release:?}");
         let digests = sink.wait_for("ada@example.org", 1, Duration::from_secs(10)).await;
         assert_eq!(digests.len(), 1, "one digest for two changed sessions");

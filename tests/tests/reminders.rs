@@ -9,12 +9,11 @@ use plaza_core::push::VapidKey;
 use plaza_core::queries::{attendees, push, reminders as claims};
 use plaza_jobs::pretalx::memory::MemoryDataset;
 use plaza_jobs::reminders::{self, Reminders, Tick};
-use plaza_jobs::schedule;
 use plaza_tests::app::json_body;
 use plaza_tests::fake_pretalx::{self, FakePretalx};
 use plaza_tests::live::{TestLive, signed_in_tab};
 use plaza_tests::push_service::{Browser, PushService};
-use plaza_tests::{Backend, TestApp, eventually, for_each_backend, spawn_app};
+use plaza_tests::{Backend, TestApp, for_each_backend, spawn_app};
 use serde_json::{Value, json};
 
 const SUBJECT: &str = "mailto:ops@example.org";
@@ -43,7 +42,7 @@ async fn setup(backend: Backend) -> Setup {
     ]);
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = spawn_app(backend, &vars).await;
-    import(&app).await;
+    app.import_schedule().await;
     Setup {
         app,
         fake,
@@ -52,17 +51,6 @@ async fn setup(backend: Backend) -> Setup {
         code,
         key,
     }
-}
-
-async fn import(app: &TestApp) -> i64 {
-    let summary = schedule::run_once(&app.jobs())
-        .await
-        .expect("import succeeds");
-    let served = eventually(Duration::from_secs(10), || async {
-        app.state.schedule.current().version == summary.version
-    });
-    assert!(served.await.is_some(), "version {} served", summary.version);
-    summary.version
 }
 
 /// The served start of `session` (its slot id is `<startMs>__<endMs>`).
@@ -190,7 +178,7 @@ for_each_backend! {
         // The programme team moves it 30 minutes later: reminded again, once, before the new start.
         fake_pretalx::move_slot(&mut dataset, &code, 30, false);
         fake.set(dataset);
-        import(&app).await;
+        app.import_schedule().await;
         let moved = start_of(&app, &session);
         assert_eq!(moved - start, minutes(30));
         assert_eq!(tick(&app, &state, moved - minutes(10) - chrono::Duration::seconds(1)).await, Tick::default());

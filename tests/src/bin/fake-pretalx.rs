@@ -11,7 +11,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use plaza_jobs::pretalx::demo;
 use plaza_jobs::pretalx::memory::MemoryDataset;
 use plaza_tests::{fake_pretalx, sized_pretalx};
 use serde_json::{Value, json};
@@ -78,17 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let (dataset, import) = match sessions {
         None => (
             fake_pretalx::demo_dataset(-1),
-            json!({
-                "questions": {
-                    "links": [demo::LINKS_QUESTION],
-                    "recommendations": demo::RECOMMENDATIONS_QUESTION,
-                    "affiliation": demo::AFFILIATION_QUESTION,
-                },
-                "aslTagId": demo::ASL_TAG,
-                "ccTagId": demo::CC_TAG,
-                "locales": ["en", "es"],
-            })
-            .to_string(),
+            fake_pretalx::demo_import().to_string(),
         ),
         Some(n) => {
             let start = chrono::Utc::now().date_naive() + chrono::Duration::days(7);
