@@ -8,7 +8,8 @@
 //! whose address left `ADMIN_EMAILS`) it bumps the token version, so the loss sticks even if access comes back.
 //!
 //! The storage read is one function, [`load`], returning an [`AccessRecord`]; the decision is pure ([`decide`]).
-//! [`view::AccessView`] (issue #19) keeps records in memory in front of `load`, so an authenticated request reads no
+//! [`view::AccessView`] (issue #19) keeps records in memory in front of `load` (reloading hot ones in the background
+//! before they expire), so an authenticated request reads no
 //! database: only an `Allow` is ever decided on a kept record — a refusal or a revoke is decided again on a fresh
 //! read, so a stale entry can delay a loss of access (bounded by notices and the TTL) but never refuse anyone.
 
@@ -163,12 +164,16 @@ pub async fn authorize(
     policy: &Policy<'_>,
     presented: &Presented<'_>,
 ) -> Result<Principal, ApiError> {
-    if let Some(record) = view.get(presented.sub)
-        && let Decision::Allow(roles) = decide(Some(&record), presented, policy)
+    if let Some(hit) = view.lookup(presented.sub)
+        && let Decision::Allow(roles) = decide(Some(&hit.value), presented, policy)
     {
         metrics::counter!("plaza_auth_cache_total", "result" => "hit").increment(1);
+        if hit.refresh {
+            let (db, id) = (db.clone(), presented.sub);
+            view.refresh(id, async move { load(&db, id).await });
+        }
         return Ok(Principal {
-            attendee: record.attendee.clone(),
+            attendee: hit.value.attendee.clone(),
             roles,
         });
     }

@@ -155,13 +155,19 @@ pub const VARS: &[VarSpec] = &[
         name: "AUTH_CACHE_TTL_MS",
         default: Some("1000"),
         example: "",
-        doc: "How long a process reuses an attendee's access state (token version, verified, ticket) without reading the database; invalidation notices drop it sooner, this bounds staleness when one is lost (at most 10000; 0 reads the database on every request).",
+        doc: "How long a process reuses an attendee's access state (token version, verified, ticket) and My Schedule list without reading the database (hot ones are re-read in the background at half this age); invalidation notices drop it sooner, this bounds staleness when one is lost (at most 10000; 0 reads the database on every request).",
     },
     VarSpec {
         name: "AUTH_CACHE_MAX_ENTRIES",
         default: Some("100000"),
         example: "",
         doc: "Most attendees whose access state one process keeps in memory (AUTH_CACHE_TTL_MS).",
+    },
+    VarSpec {
+        name: "ATTENDANCE_CACHE_MAX_BYTES",
+        default: Some("33554432"),
+        example: "",
+        doc: "Bytes of attendees' My Schedule lists one process keeps in memory for GET /api/attendance/me (kept like access state, AUTH_CACHE_TTL_MS; beyond it lists are read, not kept).",
     },
     VarSpec {
         name: "REDIS_URL",
@@ -663,6 +669,8 @@ pub struct Config {
     pub auth_cache_ttl: Duration,
     /// `AUTH_CACHE_MAX_ENTRIES`: most cached access states per process.
     pub auth_cache_max_entries: usize,
+    /// `ATTENDANCE_CACHE_MAX_BYTES`: most bytes of cached attendance lists per process.
+    pub attendance_cache_max_bytes: usize,
     /// `REDIS_URL`: `None` selects the in-memory cache.
     pub redis_url: Option<Secret>,
     /// `REDIS_PREFIX`: prefix of every cache key and channel.
@@ -914,6 +922,7 @@ impl Config {
                 },
             )?),
             auth_cache_max_entries: vars.parse("AUTH_CACHE_MAX_ENTRIES", positive::<usize>)?,
+            attendance_cache_max_bytes: vars.parse("ATTENDANCE_CACHE_MAX_BYTES", positive::<usize>)?,
             redis_url: vars.optional("REDIS_URL", |v| {
                 if v.starts_with("redis://")
                     || v.starts_with("rediss://")

@@ -9,8 +9,8 @@
 #    background work (allow-list, upsert, email) a previous request left running on the same 2 cores.
 # 3. Postgres + Redis (issue #19): two `--mode api` processes on one scratch database, one with the access cache on
 #    (AUTH_CACHE_TTL_MS default) and one with it off (AUTH_CACHE_TTL_MS=0); GET /api/auth/me and /api/attendance/me
-#    at c=50 and c=256 for SECONDS each, alternating on/off in the same run, then the on/off ratio. Needs Postgres and
-#    Redis (started or installed like scripts/test does); IDENTITY_PG=0 skips it.
+#    (8 saved sessions) at c=50 and c=256 for SECONDS each, alternating on/off in the same run, then the on/off
+#    ratio. Needs Postgres and Redis (started or installed like scripts/test does); IDENTITY_PG=0 skips it.
 # PLAZA_BIN=path measures an already built binary instead (e.g. main's, for a before/after comparison).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -121,6 +121,9 @@ export DATABASE_URL="$pg_url" REDIS_URL="$TEST_REDIS_URL" REDIS_PREFIX="bench-id
 "$plaza_bin" --mode migrate >/dev/null
 "$plaza_bin" fake-tito --count 1 >/dev/null
 token=$("$plaza_bin" dev-token attendee-1@example.org 2>/dev/null | sed -n 1p)
+# A realistic "My Schedule": the attendee saved 8 sessions (rows straight in the table; the ids need no schedule).
+psql "$pg_url" -qc "insert into attendance (attendee, session) select id, 'BENCH-' || n from attendees,
+  generate_series(1, 8) n where email = 'attendee-1@example.org'" >/dev/null
 declare -A api
 for variant in on off; do
   port=$(free_port)

@@ -398,6 +398,7 @@ async fn serve_api(
         async move { state.revoke_removed_admins().await }
     });
     tokio::spawn(state.access.clone().follow());
+    tokio::spawn(state.my_schedules.clone().follow());
     refresher::start(&state, shutdown.clone()).await;
     crate::digest::start(&state, shutdown.clone());
     let config = &state.config;

@@ -23,6 +23,7 @@ use plaza_jobs::content::Published as ContentPublished;
 
 use crate::health::Health;
 use crate::http::access_log::AccessLog;
+use crate::http::attendance::{ScheduleView, schedule_view};
 use crate::log_sink::LazyLogSink;
 use crate::snapshot::{ContentSnapshot, ContentStore, ScheduleStore};
 
@@ -51,6 +52,9 @@ pub struct AppState {
     /// The attendees' access state kept in memory (`AUTH_CACHE_TTL_MS`); writers that change it call
     /// [`AccessView::changed`].
     pub access: AccessView,
+    /// The attendees' "My Schedule" lists kept in memory (same TTL, `ATTENDANCE_CACHE_MAX_BYTES`); attend and
+    /// unattend call `changed` on it.
+    pub my_schedules: ScheduleView,
     blocked: Arc<ArcSwap<HashSet<String>>>,
     draining: Arc<AtomicBool>,
     health: Arc<OnceLock<Health>>,
@@ -92,12 +96,18 @@ impl AppState {
         let blocked = bundled.blocked.iter().cloned().collect();
         let logs = LazyLogSink::new(db.clone(), config.log_queue_max_bytes);
         let access_log = AccessLog::new(&config);
-        let access = AccessView::new(
+        let access = plaza_core::authz::view::access_view(
             cache.clone(),
             config.auth_cache_ttl,
             config.auth_cache_max_entries,
         );
+        let my_schedules = schedule_view(
+            cache.clone(),
+            config.auth_cache_ttl,
+            config.attendance_cache_max_bytes,
+        );
         Ok(Self {
+            my_schedules,
             config,
             cache,
             db,

@@ -126,6 +126,21 @@ where
     None
 }
 
+/// Waits for the next wall-clock minute when fewer than `needed` remain in this one. The login limits count in
+/// fixed per-minute windows (`ratelimit/<key>/<minute>`): a test that makes N requests and expects the (N+1)th to be
+/// refused must make them inside one window, or the count restarts halfway and the refusal never comes.
+pub async fn inside_one_limit_window(needed: std::time::Duration) {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    let into_minute = std::time::Duration::from_millis((since_epoch.as_millis() % 60_000) as u64);
+    let left = std::time::Duration::from_secs(60) - into_minute;
+    if left < needed {
+        // A little past the boundary, so a clock read a moment later is in the new window too.
+        tokio::time::sleep(left + std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The per-link nonce the sign-in confirm page's form carries (empty when the page has no form).
 pub fn confirm_nonce(html: &str) -> String {
     html.split_once("name=\"nonce\" value=\"")

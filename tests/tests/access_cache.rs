@@ -1,7 +1,9 @@
 //! The kept access state (issue #19) across processes: two real `plaza --mode api` processes on one Postgres
 //! database and one Redis prefix both answer a token from memory; when access is lost through one of them (an
 //! admin's revoke, a Tito void webhook) or behind both (a write no notice announces), the other answers 401 within
-//! 1 s. Each case measures the delay and asserts the bound.
+//! 1 s. Each case measures the delay and asserts the bound. The attendance lists kept beside the access state
+//! ("My Schedule", `GET /api/attendance/me`) are held to the same bounds: a change through one process is served by
+//! the other at once, and a change no notice announces within the TTL.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,7 @@ use base64::Engine as _;
 use chrono::Utc;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use plaza_core::queries::attendees;
+use plaza_tests::fake_pretalx::{self, FakePretalx};
 use plaza_tests::live::PlazaProcess;
 use plaza_tests::{Backend, TestApp, spawn_app};
 use serde_json::json;
@@ -27,7 +30,20 @@ struct Pair {
 
 /// The test app (storage, token minting) and two api processes on its database and Redis prefix.
 async fn pair() -> Pair {
-    let app = spawn_app(Backend::Real, &[("TITO_SECURITY_TOKEN", TITO_KEY)]).await;
+    pair_with(None).await
+}
+
+/// [`pair`], serving the schedule of `pretalx` (imported before the processes start).
+async fn pair_with(pretalx: Option<&FakePretalx>) -> Pair {
+    let mut vars = vec![("TITO_SECURITY_TOKEN".to_owned(), TITO_KEY.to_owned())];
+    if let Some(fake) = pretalx {
+        vars.extend(fake.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = spawn_app(Backend::Real, &vars).await;
+    if pretalx.is_some() {
+        app.import_schedule().await;
+    }
     let mut env = app.storage_env();
     env.push(("TITO_SECURITY_TOKEN", TITO_KEY.into()));
     // The default, stated: the bound under test is the notice, with the TTL as the safety net.
@@ -249,4 +265,116 @@ async fn profile_changes_through_one_process_are_served_by_the_other_at_once() {
         "language change through A seen on B after {:?}",
         started.elapsed()
     );
+}
+
+impl Pair {
+    /// The session ids `token`'s attendee attends, as `on` answers `GET /api/attendance/me`.
+    async fn my_sessions(&self, on: &PlazaProcess, token: &str) -> Vec<String> {
+        let body: serde_json::Value = self
+            .client
+            .get(format!("{}/api/attendance/me", on.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        body["attendance"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|row| row["session"].as_str().expect("session").to_owned())
+            .collect()
+    }
+
+    /// How long until `on` lists exactly `expected` for `token` (polling every 10 ms, up to 5 s).
+    async fn listed_after(&self, on: &PlazaProcess, token: &str, expected: &[String], since: Instant) -> Duration {
+        loop {
+            let got = self.my_sessions(on, token).await;
+            if got == expected {
+                return since.elapsed();
+            }
+            assert!(since.elapsed() < Duration::from_secs(5), "still {got:?} after 5 s, expected {expected:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn attending_through_one_process_is_listed_by_both_at_once() {
+    let dataset = fake_pretalx::demo_dataset(1);
+    let sessions: Vec<String> = fake_pretalx::scheduled_codes(&dataset, 2)
+        .into_iter()
+        .map(|code| format!("{code}-1"))
+        .collect();
+    let fake = FakePretalx::start(dataset).await;
+    let pair = pair_with(Some(&fake)).await;
+    let token = pair.app.token_for("barbara@example.org", &[]).await;
+    pair.warm(&token).await;
+    for process in [&pair.a, &pair.b] {
+        assert!(pair.my_sessions(process, &token).await.is_empty(), "kept empty on both");
+    }
+
+    let attend = format!("/api/attendance/{}/attend", sessions[0]);
+    let started = Instant::now();
+    assert_eq!(pair.status(&pair.a, "POST", &attend, &token).await, 200, "{}", pair.a.logs());
+    // The writer's own process drops its list before answering; the other on the notice.
+    assert_eq!(pair.my_sessions(&pair.a, &token).await, sessions[..1]);
+    let on_b = pair.listed_after(&pair.b, &token, &sessions[..1], started).await;
+    eprintln!("attend through A listed on B after {on_b:?}");
+    assert!(on_b <= BOUND, "B listed it after {on_b:?}");
+
+    // And the other way round, with a second session and an unattend.
+    let attend = format!("/api/attendance/{}/attend", sessions[1]);
+    assert_eq!(pair.status(&pair.b, "POST", &attend, &token).await, 200);
+    let unattend = format!("/api/attendance/{}/unattend", sessions[0]);
+    let started = Instant::now();
+    assert_eq!(pair.status(&pair.b, "POST", &unattend, &token).await, 200);
+    assert_eq!(pair.my_sessions(&pair.b, &token).await, sessions[1..]);
+    let on_a = pair.listed_after(&pair.a, &token, &sessions[1..], started).await;
+    eprintln!("unattend through B listed on A after {on_a:?}");
+    assert!(on_a <= BOUND, "A listed it after {on_a:?}");
+    let one: serde_json::Value = pair
+        .client
+        .get(format!("{}/api/attendance/{}", pair.a.address, sessions[1]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(one, json!({"isAttending": true, "sessionCount": 1}));
+}
+
+#[tokio::test]
+async fn an_attendance_write_no_notice_announces_is_listed_everywhere_within_the_ttl() {
+    let dataset = fake_pretalx::demo_dataset(1);
+    let session = format!("{}-1", fake_pretalx::scheduled_codes(&dataset, 1).remove(0));
+    let fake = FakePretalx::start(dataset).await;
+    let pair = pair_with(Some(&fake)).await;
+    let token = pair.app.token_for("frances@example.org", &[]).await;
+    let id = attendees::find_by_email(&pair.app.state.db, "frances@example.org")
+        .await
+        .expect("db")
+        .expect("attendee")
+        .id;
+    // Keep both lists hot while the TTL runs: reloading ahead of expiry must not stretch what is served past it.
+    for _ in 0..40 {
+        for process in [&pair.a, &pair.b] {
+            assert!(pair.my_sessions(process, &token).await.is_empty());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    plaza_core::queries::attendance::attend(&pair.app.state.db, id, &session, None)
+        .await
+        .expect("db");
+    let expected = [session];
+    let on_a = pair.listed_after(&pair.a, &token, &expected, started).await;
+    let on_b = pair.listed_after(&pair.b, &token, &expected, started).await;
+    eprintln!("unannounced attend listed on A after {on_a:?}, on B after {on_b:?}");
+    let bound = BOUND + Duration::from_millis(250);
+    assert!(on_a <= bound && on_b <= bound, "A {on_a:?}, B {on_b:?}");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT};
-use plaza_tests::run_plaza;
+use plaza_tests::{inside_one_limit_window, run_plaza};
 use plaza_tests::storage::TempDir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -213,6 +213,7 @@ async fn login(process: &PlazaProcess, email: &str, headers: &[(&str, &str)]) ->
 
 /// With `LOGIN_LIMIT_PER_IP=3`: three logins per client, whatever `Forwarded` / `X-Real-IP` say.
 async fn spoofing_never_lifts_the_limit(process: &PlazaProcess, mode: &str) {
+    inside_one_limit_window(Duration::from_secs(20)).await;
     for i in 0..6 {
         let forged = format!("for=203.0.113.{i}");
         let real_ip = format!("198.51.100.{i}");
@@ -269,6 +270,7 @@ async fn a_spoofed_forwarded_header_never_lifts_the_per_ip_limit() {
     let mut vars = limits.to_vec();
     vars.push(("CLIENT_IP_HEADER", "forwarded"));
     let process = start("api", &dir.path, &vars).await;
+    inside_one_limit_window(Duration::from_secs(10)).await;
     for i in 0..5 {
         let forged = format!("192.0.2.{i}");
         let status = login(

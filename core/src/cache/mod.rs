@@ -7,6 +7,7 @@
 
 mod memory;
 mod redis;
+pub mod view;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 
 pub mod access_log;
 mod admin;
-mod attendance;
+pub(crate) mod attendance;
 pub mod auth;
 mod calendar;
 mod client;

@@ -4,7 +4,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use plaza_core::ApiError;
-use plaza_core::queries::attendance;
 use serde_json::json;
 
 use super::HttpError;
@@ -44,7 +43,9 @@ async fn get_links(
     let session = snapshot.session(&path).ok_or(ApiError::NotFound)?;
     if !user.is_admin() {
         if session.participant_cap.is_some()
-            && !attendance::is_attending(&state.db, user.id(), &session.id).await?
+            && !super::attendance::my_schedule(&state, user.id())
+                .await?
+                .attends(&session.id)
         {
             return Err(ApiError::Unauthorized("general.unauthorized").into());
         }
