@@ -922,7 +922,8 @@ impl Config {
                 },
             )?),
             auth_cache_max_entries: vars.parse("AUTH_CACHE_MAX_ENTRIES", positive::<usize>)?,
-            attendance_cache_max_bytes: vars.parse("ATTENDANCE_CACHE_MAX_BYTES", positive::<usize>)?,
+            attendance_cache_max_bytes: vars
+                .parse("ATTENDANCE_CACHE_MAX_BYTES", positive::<usize>)?,
             redis_url: vars.optional("REDIS_URL", |v| {
                 if v.starts_with("redis://")
                     || v.starts_with("rediss://")

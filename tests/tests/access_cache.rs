@@ -289,13 +289,22 @@ impl Pair {
     }
 
     /// How long until `on` lists exactly `expected` for `token` (polling every 10 ms, up to 5 s).
-    async fn listed_after(&self, on: &PlazaProcess, token: &str, expected: &[String], since: Instant) -> Duration {
+    async fn listed_after(
+        &self,
+        on: &PlazaProcess,
+        token: &str,
+        expected: &[String],
+        since: Instant,
+    ) -> Duration {
         loop {
             let got = self.my_sessions(on, token).await;
             if got == expected {
                 return since.elapsed();
             }
-            assert!(since.elapsed() < Duration::from_secs(5), "still {got:?} after 5 s, expected {expected:?}");
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "still {got:?} after 5 s, expected {expected:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -313,15 +322,25 @@ async fn attending_through_one_process_is_listed_by_both_at_once() {
     let token = pair.app.token_for("barbara@example.org", &[]).await;
     pair.warm(&token).await;
     for process in [&pair.a, &pair.b] {
-        assert!(pair.my_sessions(process, &token).await.is_empty(), "kept empty on both");
+        assert!(
+            pair.my_sessions(process, &token).await.is_empty(),
+            "kept empty on both"
+        );
     }
 
     let attend = format!("/api/attendance/{}/attend", sessions[0]);
     let started = Instant::now();
-    assert_eq!(pair.status(&pair.a, "POST", &attend, &token).await, 200, "{}", pair.a.logs());
+    assert_eq!(
+        pair.status(&pair.a, "POST", &attend, &token).await,
+        200,
+        "{}",
+        pair.a.logs()
+    );
     // The writer's own process drops its list before answering; the other on the notice.
     assert_eq!(pair.my_sessions(&pair.a, &token).await, sessions[..1]);
-    let on_b = pair.listed_after(&pair.b, &token, &sessions[..1], started).await;
+    let on_b = pair
+        .listed_after(&pair.b, &token, &sessions[..1], started)
+        .await;
     eprintln!("attend through A listed on B after {on_b:?}");
     assert!(on_b <= BOUND, "B listed it after {on_b:?}");
 
@@ -332,7 +351,9 @@ async fn attending_through_one_process_is_listed_by_both_at_once() {
     let started = Instant::now();
     assert_eq!(pair.status(&pair.b, "POST", &unattend, &token).await, 200);
     assert_eq!(pair.my_sessions(&pair.b, &token).await, sessions[1..]);
-    let on_a = pair.listed_after(&pair.a, &token, &sessions[1..], started).await;
+    let on_a = pair
+        .listed_after(&pair.a, &token, &sessions[1..], started)
+        .await;
     eprintln!("unattend through B listed on A after {on_a:?}");
     assert!(on_a <= BOUND, "A listed it after {on_a:?}");
     let one: serde_json::Value = pair

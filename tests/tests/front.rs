@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use plaza_tests::live::{JsClient, PlazaProcess, WAIT};
-use plaza_tests::{inside_one_limit_window, run_plaza};
 use plaza_tests::storage::TempDir;
+use plaza_tests::{inside_one_limit_window, run_plaza};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

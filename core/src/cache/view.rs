@@ -257,7 +257,9 @@ impl<V: Send + Sync + 'static> KeyedView<V> {
             match load.await {
                 Ok(Some(value)) => view.insert(id, Arc::new(value), epoch),
                 Ok(None) => view.forget(Changed::One(id)),
-                Err(err) => tracing::debug!(%err, id, "cannot refresh a kept value; it expires on time"),
+                Err(err) => {
+                    tracing::debug!(%err, id, "cannot refresh a kept value; it expires on time")
+                }
             }
         });
     }
@@ -468,14 +470,20 @@ mod tests {
             counted.insert(id, value(1), counted.epoch());
         }
         assert!(counted.len() <= 32, "{} entries", counted.len());
-        assert!(counted.get(0).is_some(), "early entries stay until they expire");
+        assert!(
+            counted.get(0).is_some(),
+            "early entries stay until they expire"
+        );
         // Weighed in bytes: a value heavier than a shard's share is never kept.
         let (bytes, _) = view(Duration::from_secs(60), 16 * 100);
         bytes.insert(1, value(101), bytes.epoch());
         assert!(bytes.get(1).is_none(), "over the shard's budget");
         bytes.insert(1, value(60), bytes.epoch());
         bytes.insert(1, value(60), bytes.epoch());
-        assert!(bytes.get(1).is_some(), "replacing a value frees its old weight");
+        assert!(
+            bytes.get(1).is_some(),
+            "replacing a value frees its old weight"
+        );
     }
 
     #[test]
@@ -492,7 +500,10 @@ mod tests {
 
     #[test]
     fn notices_are_parsed_both_ways() {
-        assert_eq!(Changed::parse(&Changed::One(42).payload()), Some(Changed::One(42)));
+        assert_eq!(
+            Changed::parse(&Changed::One(42).payload()),
+            Some(Changed::One(42))
+        );
         assert_eq!(Changed::parse(&Changed::All.payload()), Some(Changed::All));
         assert_eq!(Changed::parse("nonsense"), None);
     }
@@ -504,18 +515,31 @@ mod tests {
         let young = view.lookup(1).expect("kept");
         assert!(!young.refresh, "young entries are not refreshed");
         tokio::time::sleep(Duration::from_millis(120)).await;
-        let claims: Vec<bool> = (0..50).map(|_| view.lookup(1).expect("still served").refresh).collect();
-        assert_eq!(claims.iter().filter(|c| **c).count(), 1, "exactly one reader refreshes");
+        let claims: Vec<bool> = (0..50)
+            .map(|_| view.lookup(1).expect("still served").refresh)
+            .collect();
+        assert_eq!(
+            claims.iter().filter(|c| **c).count(),
+            1,
+            "exactly one reader refreshes"
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         view.refresh(1, async move {
             rx.await.ok();
             Ok::<_, std::convert::Infallible>(Some(vec![0; 2]))
         });
-        assert_eq!(view.get(1).map(|v| v.len()), Some(1), "the old value is served while the load runs");
+        assert_eq!(
+            view.get(1).map(|v| v.len()),
+            Some(1),
+            "the old value is served while the load runs"
+        );
         tx.send(()).expect("load waiting");
         let deadline = Instant::now() + Duration::from_secs(2);
         while view.get(1).map(|v| v.len()) != Some(2) {
-            assert!(Instant::now() < deadline, "the refreshed value replaces the old one");
+            assert!(
+                Instant::now() < deadline,
+                "the refreshed value replaces the old one"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // The refreshed entry lives a full TTL from its load: a stream of readers never sees a miss.
@@ -574,7 +598,10 @@ mod tests {
         assert!(view.get(1).is_some(), "other ids stay");
         publish(&cache, "notify.other", Changed::One(1)).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(view.get(1).is_some(), "another view's channel changes nothing here");
+        assert!(
+            view.get(1).is_some(),
+            "another view's channel changes nothing here"
+        );
         publish(&cache, CHANNEL, Changed::All).await;
         eventually("all dropped", || view.is_empty()).await;
 
@@ -593,7 +620,10 @@ mod tests {
         let mut sub = cache.subscribe(CHANNEL).await.expect("subscribes");
         view.insert(5, value(1), view.epoch());
         view.changed(Changed::One(5)).await;
-        assert!(view.get(5).is_none(), "synchronous for the writer's own process");
+        assert!(
+            view.get(5).is_none(),
+            "synchronous for the writer's own process"
+        );
         assert_eq!(sub.recv().await, Some(Notice::Message("5".into())));
     }
 }

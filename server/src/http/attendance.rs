@@ -39,8 +39,9 @@ pub struct MySchedule {
 
 impl MySchedule {
     fn new(rows: Vec<attendance::Attendance>) -> Result<Self, ApiError> {
-        let body = serde_json::to_vec(&json!({ "attendance": rows }))
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot encode an attendance list: {e}")))?;
+        let body = serde_json::to_vec(&json!({ "attendance": rows })).map_err(|e| {
+            ApiError::Internal(anyhow::anyhow!("cannot encode an attendance list: {e}"))
+        })?;
         Ok(Self {
             rows,
             body: body.into(),
@@ -72,7 +73,13 @@ pub fn schedule_view(
     ttl: std::time::Duration,
     max_bytes: usize,
 ) -> ScheduleView {
-    KeyedView::new(cache, ATTENDANCE_CHANNEL, ttl, max_bytes, MySchedule::weight)
+    KeyedView::new(
+        cache,
+        ATTENDANCE_CHANNEL,
+        ttl,
+        max_bytes,
+        MySchedule::weight,
+    )
 }
 
 /// Attendee `id`'s list: the kept one (reloaded in the background once half its TTL old), else read and kept.
@@ -127,11 +134,11 @@ async fn get_session_attendance(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
     session_cap(&state, &path)?;
-    let (list, count) = tokio::try_join!(
-        my_schedule(&state, user.id()),
-        async { Ok(attendance::count(&state.db, &path).await?) }
-    )?;
-    Ok(HttpResponse::Ok().json(json!({ "isAttending": list.attends(&path), "sessionCount": count })))
+    let (list, count) = tokio::try_join!(my_schedule(&state, user.id()), async {
+        Ok(attendance::count(&state.db, &path).await?)
+    })?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "isAttending": list.attends(&path), "sessionCount": count })))
 }
 
 async fn post_attend(

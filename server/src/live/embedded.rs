@@ -91,10 +91,10 @@ impl<A: Adapter> SocketIoFront for Services<A> {
     }
 
     fn upgrade(&self, io: Handed, peer: SocketAddr, budget: Arc<Budget>) -> BoxFuture<()> {
-        let service = TowerToHyperService::new(AddExtension::new(
+        let service = TowerToHyperService::new(super::detach::Detach(AddExtension::new(
             AddExtension::new(self.front.clone(), Peer(peer)),
             budget,
-        ));
+        )));
         // One request (the upgrade) and no other: after an answer other than 101, API requests must reconnect to
         // reach actix. Said per answer rather than by turning keep-alive off, which would put `close` into the
         // 101's `Connection` header too (some websocket clients refuse it).

@@ -13,6 +13,7 @@
 //! payloads): a bigger message is refused and its socket dropped, before it is buffered whole.
 
 mod analysis;
+mod detach;
 mod driver;
 pub mod embedded;
 mod events;
@@ -230,8 +231,9 @@ fn serve<A: Adapter>(
                     service,
                     events::Budget::new(&limits),
                 );
+                // The request's head copied out of hyper's read buffer, which the socket would otherwise keep.
                 let connection = http1
-                    .serve_connection(io, TowerToHyperService::new(service))
+                    .serve_connection(io, TowerToHyperService::new(detach::Detach(service)))
                     .with_upgrades();
                 async move {
                     if let Err(err) = connection.await {
