@@ -5,8 +5,8 @@
 # idle, peak, and RSS 30 s after the last client left (issue #19: <= 2x idle) — then two `live` processes sharing
 # Redis with the clients split between them.
 # Clients: BENCH_CLIENT=both (default: each scenario with each client in turn), rust (tests/src/bin/bench-live-client.rs,
-# every client a task in one process) or node (the official socket.io-client, tests/js/bench-live.mjs, in
-# BENCH_WORKERS processes, default 4).
+# every client a task in one process, on BENCH_CLIENT_THREADS threads, default 1) or node (the official
+# socket.io-client, tests/js/bench-live.mjs, in BENCH_WORKERS processes, default 4).
 # Everything runs on 127.0.0.1: the clients, Redis and plaza share the machine's cores, so the delays include the
 # clients' own decoding time.
 set -euo pipefail

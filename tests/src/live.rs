@@ -221,9 +221,9 @@ pub async fn open_socket(url: &str) -> anyhow::Result<Ws> {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     // tungstenite zero-fills its whole read buffer before every read (128 KiB by default, twice per message with
-    // the read that finds the socket empty): at 10,000 clients that memset alone would dominate. 4 KiB, as
-    // engineioxide uses on the server side.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
+    // the read that finds the socket empty): at 10,000 clients that memset alone would dominate. 1 KiB, as plaza's
+    // live server uses (longer messages take more reads).
+    let config = WebSocketConfig::default().read_buffer_size(1024);
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     // engine.io open packet, then join the default namespace.
     loop {
