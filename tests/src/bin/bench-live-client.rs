@@ -122,7 +122,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let threads: usize = std::env::var("BENCH_CLIENT_THREADS").map_or(Ok(1), |t| t.parse())?;
     let runtime = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
