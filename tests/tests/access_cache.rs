@@ -242,16 +242,7 @@ async fn profile_changes_through_one_process_are_served_by_the_other_at_once() {
     assert_eq!(response.status().as_u16(), 200, "{}", pair.a.logs());
     let started = Instant::now();
     loop {
-        let me: serde_json::Value = pair
-            .client
-            .get(format!("{}/api/auth/me", pair.b.address))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
+        let me = pair.get_json(&pair.b, "/api/auth/me", &token).await;
         if me["registration"]["language"] == "es" {
             break;
         }
@@ -268,18 +259,22 @@ async fn profile_changes_through_one_process_are_served_by_the_other_at_once() {
 }
 
 impl Pair {
-    /// The session ids `token`'s attendee attends, as `on` answers `GET /api/attendance/me`.
-    async fn my_sessions(&self, on: &PlazaProcess, token: &str) -> Vec<String> {
-        let body: serde_json::Value = self
-            .client
-            .get(format!("{}/api/attendance/me", on.address))
+    /// `GET path` on `on` with `token`, as JSON.
+    async fn get_json(&self, on: &PlazaProcess, path: &str, token: &str) -> serde_json::Value {
+        self.client
+            .get(format!("{}{path}", on.address))
             .bearer_auth(token)
             .send()
             .await
             .expect("sent")
             .json()
             .await
-            .expect("json");
+            .expect("json")
+    }
+
+    /// The session ids `token`'s attendee attends, as `on` answers `GET /api/attendance/me`.
+    async fn my_sessions(&self, on: &PlazaProcess, token: &str) -> Vec<String> {
+        let body = self.get_json(on, "/api/attendance/me", token).await;
         body["attendance"]
             .as_array()
             .expect("a list")
@@ -356,16 +351,9 @@ async fn attending_through_one_process_is_listed_by_both_at_once() {
         .await;
     eprintln!("unattend through B listed on A after {on_a:?}");
     assert!(on_a <= BOUND, "A listed it after {on_a:?}");
-    let one: serde_json::Value = pair
-        .client
-        .get(format!("{}/api/attendance/{}", pair.a.address, sessions[1]))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let one = pair
+        .get_json(&pair.a, &format!("/api/attendance/{}", sessions[1]), &token)
+        .await;
     assert_eq!(one, json!({"isAttending": true, "sessionCount": 1}));
 }
 

@@ -228,9 +228,7 @@ impl<V: Send + Sync + 'static> KeyedView<V> {
         let inner = self.inner.as_ref()?;
         let now = Instant::now();
         let mut shard = inner.shard(id);
-        let Some(entry) = shard.map.get_mut(&id) else {
-            return None;
-        };
+        let entry = shard.map.get_mut(&id)?;
         if entry.expires <= now {
             shard.remove(id);
             return None;
