@@ -22,6 +22,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
+# The patched engineioxide ([patch.crates-io]) is a dependency, not a workspace member: the recipe has no skeleton
+# of it, so its real sources must be there before the dependencies are cooked.
+COPY server/vendor/ server/vendor/
 RUN cargo chef cook --release --locked --recipe-path recipe.json --package plaza --bin plaza
 COPY . .
 RUN cargo build --release --locked --package plaza --bin plaza
