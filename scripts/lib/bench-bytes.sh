@@ -26,7 +26,8 @@ cores=$(nproc)
 command -v wrk >/dev/null || apt_install wrk
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
 brotli_module=/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
-if [ ! -f "$brotli_module" ] && apt-cache policy libnginx-mod-http-brotli-static 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+# grep reads all of apt-cache's output: with `grep -q` and pipefail, apt-cache's SIGPIPE failed the test.
+if [ ! -f "$brotli_module" ] && apt-cache policy libnginx-mod-http-brotli-static 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then
   apt_install libnginx-mod-http-brotli-static
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
@@ -74,7 +75,7 @@ start_nginx() {
     location="gzip_static on; gzip_vary on; $br_static"
   else
     # No brotli module: pick the precompressed file from Accept-Encoding ourselves.
-    content_encoding_map='map $http_accept_encoding $suffix { ~*(^|[ ,])br($|[ ,;]) .br; ~*gzip .gz; default ""; }
+    content_encoding_map='map $http_accept_encoding $suffix { "~*(^|[ ,])br($|[ ,;])" .br; ~*gzip .gz; default ""; }
       map $suffix $coding { .br br; .gz gzip; default ""; }'
     location='try_files /schedule.json$suffix =404; add_header Content-Encoding $coding; add_header Vary Accept-Encoding;'
   fi
