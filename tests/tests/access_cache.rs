@@ -62,6 +62,15 @@ async fn pair_with(pretalx: Option<&FakePretalx>) -> Pair {
 }
 
 impl Pair {
+    /// The attendee row id of `email`.
+    async fn attendee_id(&self, email: &str) -> i32 {
+        attendees::find_by_email(&self.app.state.db, email)
+            .await
+            .expect("db")
+            .expect("attendee")
+            .id
+    }
+
     async fn status(&self, on: &PlazaProcess, method: &str, path: &str, token: &str) -> u16 {
         let url = format!("{}{path}", on.address);
         let request = match method {
@@ -129,11 +138,7 @@ async fn an_admin_revoke_through_one_process_holds_on_the_other_within_a_second(
         .token_for(plaza_tests::app::TEST_ADMIN, &["admin"])
         .await;
     pair.warm(&token).await;
-    let id = attendees::find_by_email(&pair.app.state.db, "ada@example.org")
-        .await
-        .expect("db")
-        .expect("attendee")
-        .id;
+    let id = pair.attendee_id("ada@example.org").await;
 
     let started = Instant::now();
     let path = format!("/api/admin/users/{id}/revoke");
@@ -160,14 +165,7 @@ async fn a_tito_void_through_one_process_holds_on_the_other_within_a_second() {
     let email = "grace@example.org";
     // A signed-in holder of the ticket the webhook voids (its own ticket, not `token_for`'s).
     let token = pair.app.token_for(email, &[]).await;
-    let slug = format!(
-        "test-{}",
-        attendees::find_by_email(&pair.app.state.db, email)
-            .await
-            .expect("db")
-            .expect("attendee")
-            .id
-    );
+    let slug = format!("test-{}", pair.attendee_id(email).await);
     pair.warm(&token).await;
 
     let body = json!({
@@ -205,11 +203,7 @@ async fn a_write_no_notice_announces_still_holds_everywhere_within_the_ttl() {
     let pair = pair().await;
     let token = pair.app.token_for("linus@example.org", &[]).await;
     pair.warm(&token).await;
-    let id = attendees::find_by_email(&pair.app.state.db, "linus@example.org")
-        .await
-        .expect("db")
-        .expect("attendee")
-        .id;
+    let id = pair.attendee_id("linus@example.org").await;
 
     // Straight to the database, as a lost notice (Redis away) leaves it: only the TTL bounds the delay.
     let started = Instant::now();
@@ -364,11 +358,7 @@ async fn an_attendance_write_no_notice_announces_is_listed_everywhere_within_the
     let fake = FakePretalx::start(dataset).await;
     let pair = pair_with(Some(&fake)).await;
     let token = pair.app.token_for("frances@example.org", &[]).await;
-    let id = attendees::find_by_email(&pair.app.state.db, "frances@example.org")
-        .await
-        .expect("db")
-        .expect("attendee")
-        .id;
+    let id = pair.attendee_id("frances@example.org").await;
     // Keep both lists hot while the TTL runs: reloading ahead of expiry must not stretch what is served past it.
     for _ in 0..40 {
         for process in [&pair.a, &pair.b] {

@@ -24,7 +24,7 @@ use futures_util::SinkExt as _;
 use plaza_core::auth::Tokens;
 use plaza_core::config::Secret;
 use plaza_jobs::pretalx::memory::MemoryDataset;
-use plaza_tests::live::{PlazaProcess, next_packet};
+use plaza_tests::live::{PlazaProcess, next_packet, open_socket};
 use plaza_tests::smtp_sink::SmtpSink;
 use plaza_tests::{fake_pretalx, sized_pretalx};
 use tokio::sync::Semaphore;
@@ -58,25 +58,7 @@ struct Board {
 async fn client(url: String, token: String, board: Arc<Board>, gate: Arc<Semaphore>) {
     let permit = gate.acquire_owned().await;
     let ws = async {
-        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(4096);
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(&url, Some(config), true).await?;
-        loop {
-            match next_packet(&mut ws).await {
-                Some(p) if p.starts_with('0') => break,
-                Some(_) => {}
-                None => anyhow::bail!("closed before open"),
-            }
-        }
-        ws.send(Message::text("40")).await?;
-        loop {
-            match next_packet(&mut ws).await {
-                Some(p) if p.starts_with("40") => break,
-                Some(_) => {}
-                None => anyhow::bail!("closed before connect"),
-            }
-        }
+        let mut ws = open_socket(&url).await?;
         ws.send(Message::text(format!(
             "42{}",
             serde_json::json!(["auth", token])
@@ -159,6 +141,14 @@ async fn until(within: Duration, mut done: impl FnMut() -> bool) -> Option<Insta
 
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Every round's figure with `decimals` places, comma-separated.
+fn per_round(v: &[f64], decimals: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[tokio::main]
@@ -393,37 +383,22 @@ async fn main() -> anyhow::Result<()> {
         "  publish -> last myScheduleChanged ({} sockets)   {:>8.0} ms (mean; rounds: {})",
         ids.len(),
         mean(&to_live),
-        to_live
-            .iter()
-            .map(|v| format!("{v:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        per_round(&to_live, 0)
     );
     println!(
         "  publish -> last digest handed to SMTP ({attendees})   {:>8.0} ms (mean; rounds: {})",
         mean(&to_smtp),
-        to_smtp
-            .iter()
-            .map(|v| format!("{v:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        per_round(&to_smtp, 0)
     );
     println!(
         "  import (fetch-schedule process), no attendees   {:>8.3} s  (rounds: {})",
         mean(&without),
-        without
-            .iter()
-            .map(|v| format!("{v:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        per_round(&without, 3)
     );
     println!(
         "  import (fetch-schedule process), with attendance {:>7.3} s  (rounds: {})   growth {growth:+.1} % (limit +10 %)",
         mean(&with),
-        with.iter()
-            .map(|v| format!("{v:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        per_round(&with, 3)
     );
     println!(
         "  peak RSS (VmHWM): api {:.1} MiB, live {:.1} MiB + {:.1} MiB",
