@@ -9,9 +9,9 @@
 //!
 //! The storage read is one function, [`load`], returning an [`AccessRecord`]; the decision is pure ([`decide`]).
 //! [`view::AccessView`] (issue #19) keeps records in memory in front of `load` (reloading hot ones in the background
-//! before they expire), so an authenticated request reads no
-//! database: only an `Allow` is ever decided on a kept record — a refusal or a revoke is decided again on a fresh
-//! read, so a stale entry can delay a loss of access (bounded by notices and the TTL) but never refuse anyone.
+//! before they expire), so an authenticated request reads no database: only an `Allow` is ever decided on a kept
+//! record — a refusal or a revoke is decided again on a fresh read, so a stale entry can delay a loss of access
+//! (bounded by notices and the TTL) but never refuse anyone.
 
 pub mod view;
 

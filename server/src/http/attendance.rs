@@ -32,7 +32,7 @@ pub const ATTENDANCE_CHANNEL: &str = "notify.attendance";
 #[derive(Debug)]
 pub struct MySchedule {
     /// The rows, oldest first.
-    pub rows: Vec<attendance::Attendance>,
+    rows: Vec<attendance::Attendance>,
     /// The `GET /attendance/me` body.
     body: Bytes,
 }
