@@ -76,8 +76,8 @@ impl CorsPolicy {
     }
 }
 
-/// The actix middleware (`from_fn`): preflights get 204 at once; every other response, errors included, gets the
-/// policy's headers (replacing any a handler set, so there is one of each).
+/// The actix step (of [`crate::http::edge`]): preflights get 204 at once; every other response, errors included,
+/// gets the policy's headers (replacing any a handler set, so there is one of each).
 pub async fn actix(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

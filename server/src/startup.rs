@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cors::CorsPolicy;
 use crate::head_errors::EnvelopeIo;
-use crate::http::security::{self, SecurityHeaders};
-use crate::http::{self, ClientFiles, error, observe};
+use crate::http::security::SecurityHeaders;
+use crate::http::{self, ClientFiles, edge, error};
 use crate::live::LiveServer;
 use crate::live::embedded::{self, Embedded};
 use crate::live::listener::{Admission, AdmittedIo, Conn};
@@ -93,11 +93,8 @@ impl Application {
                 .app_data(cors.clone())
                 .app_data(security.clone())
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_response))
-                // Outside the error rewriting, so error envelopes carry the CORS headers too.
-                .wrap(from_fn(crate::cors::actix))
-                // Outside CORS too: preflight answers get the security headers as well.
-                .wrap(from_fn(security::secure))
-                .wrap(from_fn(observe::observe));
+                // Outside the error rewriting, so error envelopes carry the CORS and security headers too.
+                .wrap(from_fn(edge::edge));
             // The app config only feeds URL generation and a Host-less request's host, neither of which plaza
             // uses (actix-web keeps its constructor private).
             let app = map_config(app, |_| AppConfig::default());

@@ -107,6 +107,33 @@ fn assert_secured(response: &reqwest::Response, what: &str) {
             .to_owned()
     };
     let csp = header("content-security-policy");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none(),
+        "{what}: no HSTS over plain http"
+    );
+    if header("content-type").starts_with("application/json") {
+        // JSON loads and runs nothing: the short API policy, no page-only headers (issue #19).
+        assert_eq!(
+            csp, "default-src 'none'; frame-ancestors 'none'",
+            "{what}: JSON policy"
+        );
+        assert_eq!(header("x-frame-options"), "DENY", "{what}");
+        for page_only in [
+            "referrer-policy",
+            "cross-origin-opener-policy",
+            "x-permitted-cross-domain-policies",
+        ] {
+            assert!(
+                response.headers().get(page_only).is_none(),
+                "{what}: {page_only} on JSON"
+            );
+        }
+        return;
+    }
     for directive in [
         "default-src 'self'",
         "script-src 'self';",
@@ -120,15 +147,8 @@ fn assert_secured(response: &reqwest::Response, what: &str) {
         );
     }
     assert!(!csp.contains("'unsafe-eval'"), "{what}: {csp}");
-    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(header("x-frame-options"), "SAMEORIGIN", "{what}");
     assert!(!header("referrer-policy").is_empty(), "{what}");
-    assert!(
-        response
-            .headers()
-            .get("strict-transport-security")
-            .is_none(),
-        "{what}: no HSTS over plain http"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,10 @@ use serde_json::json;
 
 /// Registers the general routes under the API base path.
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["", "/"]).get(get_index));
+    // Two static resources rather than one with two patterns: actix matches a multi-pattern resource with a regex
+    // set, and this one is tried before every other route of the scope (issue #19).
+    cfg.service(web::resource("").get(get_index))
+        .service(web::resource("/").get(get_index));
 }
 
 /// `{message: "ok", pkg: {name, version}}`.

@@ -10,6 +10,7 @@ pub mod auth;
 mod calendar;
 mod client;
 mod content;
+pub mod edge;
 pub mod error;
 mod general;
 mod lint_page;

@@ -14,10 +14,8 @@ use std::time::Instant;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use actix_web::web;
 use metrics::{Counter, Histogram};
 
@@ -27,25 +25,34 @@ use crate::state::AppState;
 /// What a redacted path segment becomes.
 const REDACTED: &str = "***";
 
-/// `from_fn` middleware body.
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = method_label(req.method());
-    let res = next.call(req).await?;
-    let elapsed = started.elapsed();
-    let status = res.status().as_u16();
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    record(method, route, status, elapsed);
-    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
-        emit_for(&state.access_log, method, res.request(), status, elapsed);
+/// One request being observed: started before it is handled, finished with its response.
+pub struct Observation {
+    started: Instant,
+    method: &'static str,
+}
+
+impl Observation {
+    /// Starts the clock on `req`.
+    pub fn start(req: &ServiceRequest) -> Self {
+        Self {
+            started: Instant::now(),
+            method: method_label(req.method()),
+        }
     }
-    Ok(res)
+
+    /// Records the request's metrics and, if the policy picks it, its access-log line.
+    pub fn finish<B>(self, res: &ServiceResponse<B>) {
+        let elapsed = self.started.elapsed();
+        let status = res.status().as_u16();
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        record(self.method, route, status, elapsed);
+        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+            emit_for(&state.access_log, self.method, res.request(), status, elapsed);
+        }
+    }
 }
 
 /// The metric handles of one `(method, status)` pair, by route pattern.

@@ -47,7 +47,9 @@ const TICKET_EVENTS: [&str; 5] = [
 
 /// Registers the webhook (with and without a trailing slash, as Tito is often configured).
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/tito/webhook", "/tito/webhook/"]).post(post_webhook));
+    // Two static resources: a multi-pattern resource is matched with a regex set (see `general::config`).
+    cfg.service(web::resource("/tito/webhook").post(post_webhook))
+        .service(web::resource("/tito/webhook/").post(post_webhook));
 }
 
 /// The fields of a Tito ticket payload plaza uses (extra fields are ignored).

@@ -1,6 +1,7 @@
 //! What the live listener answers outside the socket.io path: the live pods' probes `/healthz` (alive, with the
 //! dependencies' state) and `/readyz` (not draining: a live process can serve sockets whatever its dependencies
-//! do), `/metrics` (Prometheus) and 404 in the JSON envelope. Every answer carries the API's security headers.
+//! do), `/metrics` (Prometheus) and 404 in the JSON envelope. Every answer carries the API's security headers
+//! (the JSON policy on JSON, see [`crate::http::security`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -83,11 +84,13 @@ impl<B> tower_service::Service<Request<B>> for Fallback {
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect();
         let mut response = self.answer(req.uri().path());
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
         let headers = response.headers_mut();
-        for (name, value) in self
-            .security
-            .for_request(peer, proto.iter().map(String::as_str))
-        {
+        for (name, value) in self.security.for_response(
+            content_type.as_ref().map(header::HeaderValue::as_bytes),
+            peer,
+            proto.iter().map(String::as_str),
+        ) {
             let name = header::HeaderName::from_static(name);
             if !headers.contains_key(&name)
                 && let Ok(value) = header::HeaderValue::from_str(value)

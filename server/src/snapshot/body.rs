@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::io::Write as _;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -17,6 +18,8 @@ use sha2::{Digest as _, Sha256};
 pub struct Representation {
     /// Hash part of the ETags.
     pub tag: String,
+    /// The `ETag` header of each encoding, built once (per response it is only cloned).
+    pub etags: ETags,
     /// `Content-Type`.
     pub content_type: &'static str,
     /// The uncompressed bytes.
@@ -57,6 +60,7 @@ impl Representation {
             (None, None)
         };
         Ok(Self {
+            etags: ETags::of(&tag),
             tag,
             content_type,
             identity: Bytes::from(body),
@@ -68,6 +72,42 @@ impl Representation {
     /// Size of the uncompressed body.
     pub fn identity_len(&self) -> usize {
         self.identity.len()
+    }
+
+    /// The same representation under another tag (tests of tag matching).
+    #[cfg(test)]
+    pub fn with_tag(self, tag: &str) -> Self {
+        Self {
+            tag: tag.to_owned(),
+            etags: ETags::of(tag),
+            ..self
+        }
+    }
+}
+
+/// The strong `ETag` header values of a representation: one per encoding, all from its hash.
+#[derive(Debug, Clone)]
+pub struct ETags {
+    /// `"<tag>"`.
+    pub identity: HeaderValue,
+    /// `"<tag>-gz"`.
+    pub gzip: HeaderValue,
+    /// `"<tag>-br"`.
+    pub br: HeaderValue,
+}
+
+impl ETags {
+    fn of(tag: &str) -> Self {
+        // The tag is URL-safe base64: always a valid header value.
+        let value = |suffix: &str| {
+            HeaderValue::from_str(&format!("\"{tag}{suffix}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+        };
+        Self {
+            identity: value(""),
+            gzip: value("-gz"),
+            br: value("-br"),
+        }
     }
 }
 
