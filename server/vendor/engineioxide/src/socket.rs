@@ -71,9 +71,8 @@ use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
-    Mutex,
+    Mutex, Notify,
     mpsc::{self, Receiver, error::TrySendError},
-    watch,
 };
 
 pub use engineioxide_core::Sid;
@@ -163,18 +162,51 @@ impl Permit<'_> {
 pub(crate) struct InternalRx {
     pub buffered_rx: Receiver<Queued>,
     pub peeked_packet: Option<PacketBuf>,
-    pub volatile_rx: watch::Receiver<Option<PacketBuf>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<Queued>,
-        volatile_rx: watch::Receiver<Option<PacketBuf>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<Queued>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
+        }
+    }
+}
+
+/// plaza patch: the volatile packets not yet written — only the latest is kept, a later send replaces it — and the
+/// wake-up of the transport waiting for them. (Upstream: a `watch` channel, whose every send locked eight `Notify`
+/// shards, cold cache lines when one broadcast reaches 10,000 sockets.) Taken only by the transport holding
+/// [`Socket::internal_rx`].
+#[derive(Debug, Default)]
+pub(crate) struct VolatileSlot {
+    latest: std::sync::Mutex<Option<PacketBuf>>,
+    ready: Notify,
+}
+
+impl VolatileSlot {
+    /// Replaces what is waiting with `packets` and wakes the transport (or leaves it a permit).
+    fn put(&self, packets: PacketBuf) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(packets);
+        self.ready.notify_one();
+    }
+
+    /// What is waiting, if anything.
+    pub(crate) fn take(&self) -> Option<PacketBuf> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// A wake-up for the next [`VolatileSlot::put`] (or the permit of one not yet taken).
+    pub(crate) fn ready(&self) -> tokio::sync::futures::Notified<'_> {
+        self.ready.notified()
+    }
+
+    /// The next packets put (cancel-safe: the packets are taken in the poll that returns them).
+    pub(crate) async fn next(&self) -> PacketBuf {
+        loop {
+            if let Some(packets) = self.take() {
+                return packets;
+            }
+            self.ready().await;
         }
     }
 }
@@ -221,10 +253,9 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: mpsc::Sender<Queued>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
-    /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<PacketBuf>>,
+    /// Volatile [PacketBuf]s that bypass the internal buffer: only the latest
+    /// is retained; subsequent volatile sends overwrite the previous one.
+    pub(crate) volatile: VolatileSlot,
 
     /// Internal channel to receive Pong [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) in the heartbeat job
     /// which is running in a separate task
@@ -262,7 +293,6 @@ where
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
         let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -270,10 +300,10 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: VolatileSlot::default(),
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,
@@ -551,7 +581,11 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(packets)).is_ok()
+        if self.cancellation_token.is_cancelled() {
+            return false;
+        }
+        self.volatile.put(packets);
+        true
     }
 }
 
@@ -613,7 +647,6 @@ where
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
         let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -621,10 +654,10 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: VolatileSlot::default(),
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,
