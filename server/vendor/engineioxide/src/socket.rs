@@ -542,8 +542,7 @@ where
     /// Because volatile messages bypass the main mpsc buffer queue, they may
     /// arrive out of order relative to regular messages.
     ///
-    /// Returns `true` if the message was queued for sending, `false` if it
-    /// was dropped (channel full or transport shutting down).
+    /// Returns `true` (plaza patch, see `send_volatile`: upstream `false` once the transport had shut down).
     #[inline]
     pub fn emit_volatile(&self, msg: impl Into<Str>) -> bool {
         self.send_volatile(smallvec![Packet::Message(msg.into())])
@@ -553,8 +552,7 @@ where
     /// Volatile messages may be dropped if the transport is not ready to
     /// receive them.
     ///
-    /// Returns `true` if the message was queued for sending, `false` if it
-    /// was dropped.
+    /// Returns `true` (plaza patch, see `send_volatile`: upstream `false` once the transport had shut down).
     #[inline]
     pub fn emit_binary_volatile<B: Into<Bytes>>(&self, data: B) -> bool {
         if self.protocol == ProtocolVersion::V3 {
@@ -568,8 +566,7 @@ where
     /// The message and all binary payloads are sent atomically as a single
     /// volatile write.
     ///
-    /// Returns `true` if the message was queued for sending, `false` if it
-    /// was dropped.
+    /// Returns `true` (plaza patch, see `send_volatile`: upstream `false` once the transport had shut down).
     #[inline]
     pub fn emit_many_volatile(&self, msg: Str, data: VecDeque<Bytes>) -> bool {
         let mut packets = SmallVec::with_capacity(1 + data.len());
@@ -580,10 +577,10 @@ where
         self.send_volatile(packets)
     }
 
+    /// plaza patch: always `true` — the packets replace whatever was waiting, and the transport of a closed
+    /// socket never takes them. (Upstream: `false` once the socket's receiver was dropped; asking the cancellation
+    /// token instead would lock its mutex, per socket, on every broadcast.)
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        if self.cancellation_token.is_cancelled() {
-            return false;
-        }
         self.volatile.put(packets);
         true
     }

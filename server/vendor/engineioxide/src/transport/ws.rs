@@ -321,7 +321,8 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     None => break
                 }
             }
-            _ = socket.cancellation_token.cancelled() => break,
+            // plaza patch: the volatile slot before the cancellation (whose every poll locks the token's
+            // mutex), so a broadcast's wake-up does not poll it; once cancelled the slot stays empty.
             packets = socket.volatile.next() => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
@@ -329,6 +330,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     map_fn!(item);
                 }
             },
+            _ = socket.cancellation_token.cancelled() => break,
         }
 
         #[cfg(feature = "tracing")]
