@@ -88,10 +88,15 @@ pub async fn actix(
     let Some(policy) = policy else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let origin = req.headers().get("origin").cloned();
+    // Named by constant: a `&str` name is parsed on every lookup.
+    let origin = req
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .cloned();
     let preflight = CorsPolicy::is_preflight(
         req.method().as_str(),
-        req.headers().contains_key("access-control-request-method"),
+        req.headers()
+            .contains_key(actix_web::http::header::ACCESS_CONTROL_REQUEST_METHOD),
     );
     if origin.is_none() && !preflight {
         // No browser cross-origin call (the common case of a same-origin client, a proxy or a probe): only

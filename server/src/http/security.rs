@@ -29,6 +29,9 @@ use actix_web::web;
 use plaza_core::Config;
 use plaza_core::proxy::TrustedProxies;
 
+/// `X-Forwarded-Proto`, by constant (a `&str` name is parsed on every lookup).
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// `Strict-Transport-Security` over https: one year (no `includeSubDomains`: other hosts of the domain are not ours
 /// to pin).
 pub const HSTS: &str = "max-age=31536000";
@@ -218,7 +221,7 @@ pub fn secure<B>(policy: &SecurityHeaders, res: &mut ServiceResponse<B>) {
         &mut res
             .request()
             .headers()
-            .get_all("x-forwarded-proto")
+            .get_all(X_FORWARDED_PROTO)
             .filter_map(|v| v.to_str().ok()),
     );
     let headers = res.headers_mut();
