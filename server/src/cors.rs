@@ -89,10 +89,7 @@ pub async fn actix(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     // Named by constant: a `&str` name is parsed on every lookup.
-    let origin = req
-        .headers()
-        .get(actix_web::http::header::ORIGIN)
-        .cloned();
+    let origin = req.headers().get(actix_web::http::header::ORIGIN).cloned();
     let preflight = CorsPolicy::is_preflight(
         req.method().as_str(),
         req.headers()

@@ -50,7 +50,13 @@ impl Observation {
             .unwrap_or_else(|| "unmatched".to_owned());
         record(self.method, route, status, elapsed);
         if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
-            emit_for(&state.access_log, self.method, res.request(), status, elapsed);
+            emit_for(
+                &state.access_log,
+                self.method,
+                res.request(),
+                status,
+                elapsed,
+            );
         }
     }
 }

@@ -355,6 +355,10 @@ mod tests {
             ("CLIENT_URL", "https://plaza.example.org/"),
         ]));
         assert!(names(&https, "8.8.8.8", &[]).contains(&"strict-transport-security"));
-        assert!(https.page.pairs[0].1.ends_with("; upgrade-insecure-requests"));
+        assert!(
+            https.page.pairs[0]
+                .1
+                .ends_with("; upgrade-insecure-requests")
+        );
     }
 }
