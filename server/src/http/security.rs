@@ -12,7 +12,7 @@
 //!   `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'` and `X-Frame-Options: DENY` (a JSON URL
 //!   opened in a tab may load nothing and be framed by no one). The page-only headers (the long page policy,
 //!   `Referrer-Policy`, `Cross-Origin-Opener-Policy`, `X-Permitted-Cross-Domain-Policies`) mean nothing to a `fetch`;
-//!   leaving them off the hot JSON reads saves ~450 bytes and six header writes per response (issue #19).
+//!   leaving them off the hot JSON reads saves ~450 bytes and three header writes per response (issue #19).
 //!
 //! HSTS is sent only over https, with either policy: when the public URLs are https, or a trusted proxy says
 //! `X-Forwarded-Proto: https`. A header a handler set itself (the confirm page's `Referrer-Policy`) is kept.

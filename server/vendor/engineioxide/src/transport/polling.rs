@@ -226,6 +226,7 @@ mod rx_stream {
         task::{Context, Poll},
     };
 
+    use engineioxide_core::PacketBuf;
     use futures_core::Stream;
     use pin_project_lite::pin_project;
     use tokio::sync::futures::Notified;
@@ -256,17 +257,17 @@ mod rx_stream {
     pin_project! {
         /// Combines the socket's [`VolatileSlot`] (plaza patch: upstream a `watch` receiver) and a
         /// [`ReceiverStream`] into a single [`Stream`].
-        pub struct EncoderStream<'a, T> {
+        pub struct EncoderStream<'a> {
             slot: &'a VolatileSlot,
             #[pin]
             ready: Notified<'a>,
             #[pin]
-            rx: ReceiverStream<'a, Box<T>>,
+            rx: ReceiverStream<'a, Box<PacketBuf>>,
         }
     }
 
-    impl<'a, T> EncoderStream<'a, T> {
-        pub fn new(rx: &'a mut mpsc::Receiver<Box<T>>, slot: &'a VolatileSlot) -> Self {
+    impl<'a> EncoderStream<'a> {
+        pub fn new(rx: &'a mut mpsc::Receiver<Box<PacketBuf>>, slot: &'a VolatileSlot) -> Self {
             Self {
                 slot,
                 ready: slot.ready(),
@@ -275,8 +276,8 @@ mod rx_stream {
         }
     }
 
-    impl<'a> Stream for EncoderStream<'a, engineioxide_core::PacketBuf> {
-        type Item = engineioxide_core::PacketBuf;
+    impl Stream for EncoderStream<'_> {
+        type Item = PacketBuf;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             let mut this = self.project();

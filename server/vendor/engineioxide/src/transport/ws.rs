@@ -322,7 +322,8 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             }
             // plaza patch: the volatile slot before the cancellation (whose every poll locks the token's
-            // mutex), so a broadcast's wake-up does not poll it; once cancelled the slot stays empty.
+            // mutex), so a broadcast's wake-up does not poll it. A volatile send that raced the close may still be
+            // written once before the next turn sees the cancellation; the close frame follows it.
             packets = socket.volatile.next() => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
