@@ -137,6 +137,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    /// A head with its body in one write (the patched actix-http writes a large body uncopied after the head): the
+    /// head alone when it is one to rewrite (those have no body), else both straight through.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_pending(cx))?;
+        if let Some(first) = bufs.iter().find(|buf| !buf.is_empty())
+            && first.starts_with(b"HTTP/1.")
+            && rewrite(first).is_some()
+        {
+            return self.poll_write(cx, first);
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
