@@ -2,18 +2,11 @@
 //! and `If-None-Match` → 304. Used by every hot read (`/schedule`, `/schedule/whats-on`, `/content/:slug`) and the
 //! web client's files.
 //!
-//! A large body is handed to actix-http in [`CHUNK`]-sized slices of the shared `Bytes` ([`Slices`]): actix-http
-//! copies a response body into the connection's write buffer, and one 700 KB piece grows that buffer past the size it
-//! keeps (128 KiB), so every response allocated, grew and freed a buffer as large as the body. In slices the buffer
-//! stays within its retained size and is reused from response to response.
+//! The body is the shared `Bytes` itself, one piece: plaza's actix-http (`server/vendor/actix-http`, change 1) writes
+//! a large sized body from it after the head in one vectored write, without copying it into the connection's
+//! write buffer (upstream copied it, and a 700 KB piece grew that buffer past the size it keeps).
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::snapshot::Representation;
@@ -109,43 +102,13 @@ pub fn serve_with(
         header::CONTENT_TYPE,
         HeaderValue::from_static(rep.content_type),
     ));
-    if body.len() > CHUNK {
-        response.body(Slices(body.clone()))
-    } else {
-        response.body(body.clone())
-    }
-}
-
-/// The slice size of a large body: with actix-http's write-buffer target (32 KiB) added, the buffer stays below the
-/// 128 KiB it keeps between responses.
-pub const CHUNK: usize = 48 * 1024;
-
-/// A shared body yielded in [`CHUNK`]-sized slices (each a reference-counted view, no copy).
-struct Slices(Bytes);
-
-impl MessageBody for Slices {
-    type Error = Infallible;
-
-    fn size(&self) -> BodySize {
-        BodySize::Sized(self.0.len() as u64)
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let rest = &mut self.get_mut().0;
-        if rest.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = rest.len().min(CHUNK);
-        Poll::Ready(Some(Ok(rest.split_to(n))))
-    }
+    response.body(body.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::body::{BodySize, MessageBody as _};
 
     #[test]
     fn tags_containing_a_dash_still_match() {
@@ -170,8 +133,8 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_large_body_goes_out_whole_in_slices() {
-        let body: Vec<u8> = (0..CHUNK * 3 + 17).map(|i| (i % 251) as u8).collect();
+    async fn a_large_body_goes_out_whole_and_sized() {
+        let body: Vec<u8> = (0..700 * 1024 + 17).map(|i| (i % 251) as u8).collect();
         let rep =
             Representation::bytes(body.clone(), "application/octet-stream", false).expect("rep");
         let req = actix_web::test::TestRequest::default().to_http_request();
