@@ -71,7 +71,7 @@ use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
-    Mutex, Notify,
+    Mutex,
     mpsc::{self, Receiver, error::TrySendError},
 };
 
@@ -174,20 +174,21 @@ impl InternalRx {
 }
 
 /// plaza patch: the volatile packets not yet written — only the latest is kept, a later send replaces it — and the
-/// wake-up of the transport waiting for them. (Upstream: a `watch` channel, whose every send locked eight `Notify`
-/// shards, cold cache lines when one broadcast reaches 10,000 sockets.) Taken only by the transport holding
-/// [`Socket::internal_rx`].
+/// waker of the transport waiting for them. (Upstream: a `watch` channel, whose every send locked eight `Notify`
+/// shards, cold cache lines when one broadcast reaches 10,000 sockets; then a `Notify`, whose waiter list is
+/// locked on every registration and removal.) Taken only by the one transport holding [`Socket::internal_rx`],
+/// so a single [`AtomicWaker`] is enough: registered before looking, woken after every put.
 #[derive(Debug, Default)]
 pub(crate) struct VolatileSlot {
     latest: std::sync::Mutex<Option<PacketBuf>>,
-    ready: Notify,
+    waker: futures_util::task::AtomicWaker,
 }
 
 impl VolatileSlot {
-    /// Replaces what is waiting with `packets` and wakes the transport (or leaves it a permit).
+    /// Replaces what is waiting with `packets` and wakes the transport.
     fn put(&self, packets: PacketBuf) {
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(packets);
-        self.ready.notify_one();
+        self.waker.wake();
     }
 
     /// What is waiting, if anything.
@@ -195,19 +196,19 @@ impl VolatileSlot {
         self.latest.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// A wake-up for the next [`VolatileSlot::put`] (or the permit of one not yet taken).
-    pub(crate) fn ready(&self) -> tokio::sync::futures::Notified<'_> {
-        self.ready.notified()
+    /// The packets waiting, or `Pending` with `cx` woken by the next put. Cancel-safe: the packets are taken in the
+    /// poll that returns them. The waker is registered before the slot is read, so a put racing the read wakes it.
+    pub(crate) fn poll_take(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<PacketBuf> {
+        self.waker.register(cx.waker());
+        match self.take() {
+            Some(packets) => std::task::Poll::Ready(packets),
+            None => std::task::Poll::Pending,
+        }
     }
 
-    /// The next packets put (cancel-safe: the packets are taken in the poll that returns them).
-    pub(crate) async fn next(&self) -> PacketBuf {
-        loop {
-            if let Some(packets) = self.take() {
-                return packets;
-            }
-            self.ready().await;
-        }
+    /// The next packets put (see [`VolatileSlot::poll_take`]).
+    pub(crate) fn next(&self) -> impl std::future::Future<Output = PacketBuf> + '_ {
+        std::future::poll_fn(move |cx| self.poll_take(cx))
     }
 }
 

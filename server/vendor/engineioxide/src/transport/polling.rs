@@ -221,7 +221,6 @@ where
 
 mod rx_stream {
     use std::{
-        future::Future,
         pin::Pin,
         task::{Context, Poll},
     };
@@ -229,7 +228,6 @@ mod rx_stream {
     use engineioxide_core::PacketBuf;
     use futures_core::Stream;
     use pin_project_lite::pin_project;
-    use tokio::sync::futures::Notified;
     use tokio::sync::mpsc;
 
     use crate::socket::VolatileSlot;
@@ -260,8 +258,6 @@ mod rx_stream {
         pub struct EncoderStream<'a> {
             slot: &'a VolatileSlot,
             #[pin]
-            ready: Notified<'a>,
-            #[pin]
             rx: ReceiverStream<'a, Box<PacketBuf>>,
         }
     }
@@ -270,7 +266,6 @@ mod rx_stream {
         pub fn new(rx: &'a mut mpsc::Receiver<Box<PacketBuf>>, slot: &'a VolatileSlot) -> Self {
             Self {
                 slot,
-                ready: slot.ready(),
                 rx: ReceiverStream::new(rx),
             }
         }
@@ -280,22 +275,13 @@ mod rx_stream {
         type Item = PacketBuf;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            let mut this = self.project();
+            let this = self.project();
             // low priority: poll the buffered stream first, then the volatile slot.
             // same than with ws transport
             if let Poll::Ready(v) = this.rx.poll_next(cx) {
                 return Poll::Ready(v.map(|boxed| *boxed));
             }
-            loop {
-                if let Some(packets) = this.slot.take() {
-                    return Poll::Ready(Some(packets));
-                }
-                // A put after the take above leaves a permit: the wake-up is not lost.
-                match this.ready.as_mut().poll(cx) {
-                    Poll::Ready(()) => this.ready.set(this.slot.ready()),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
+            this.slot.poll_take(cx).map(Some)
         }
     }
 }

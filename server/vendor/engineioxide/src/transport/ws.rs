@@ -302,6 +302,11 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             };
         }
 
+    // plaza patch: one cancellation future for the writer's life, registered once, instead of one per turn (each
+    // registered in, then removed from, the token's waiter list under its lock: per socket, per broadcast).
+    let cancelled = socket.cancellation_token.cancelled();
+    tokio::pin!(cancelled);
+
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
         tokio::select! {
@@ -331,7 +336,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     map_fn!(item);
                 }
             },
-            _ = socket.cancellation_token.cancelled() => break,
+            _ = &mut cancelled => break,
         }
 
         #[cfg(feature = "tracing")]
