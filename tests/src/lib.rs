@@ -141,6 +141,17 @@ pub async fn inside_one_limit_window(needed: std::time::Duration) {
     }
 }
 
+/// The `Content-Length` of a raw HTTP/1.1 response head (tests that read responses off a socket themselves).
+pub fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no content-length: {head}"))
+}
+
 /// The per-link nonce the sign-in confirm page's form carries (empty when the page has no form).
 pub fn confirm_nonce(html: &str) -> String {
     html.split_once("name=\"nonce\" value=\"")

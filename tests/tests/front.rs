@@ -642,14 +642,7 @@ async fn read_framed(
             .expect("read head");
         assert!(n > 0, "closed mid-head: {head}");
     }
-    let length: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let length = plaza_tests::content_length(&head);
     let mut body = vec![0u8; if method == "HEAD" { 0 } else { length }];
     stream.read_exact(&mut body).await.expect("read body");
     (head, body)

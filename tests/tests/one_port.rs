@@ -58,14 +58,7 @@ async fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).expect("utf-8 head");
-    let length: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let length = plaza_tests::content_length(&head);
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).await.expect("read body");
     (head, body)
