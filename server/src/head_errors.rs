@@ -101,6 +101,25 @@ fn error_for(status: u16) -> ApiError {
 }
 
 impl<T: AsyncWrite + Unpin> EnvelopeIo<T> {
+    /// When `buf` is an HTTP-layer error head to give the envelope: takes its replacement as pending (written now if
+    /// possible, else by the flush the server does next) and answers the write as accepted in full. `None` for
+    /// anything else, which the caller writes through.
+    fn replace_error_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        // Cheap test first: only a response head starting a write can be one of these.
+        if !buf.starts_with(b"HTTP/1.") {
+            return None;
+        }
+        self.pending = rewrite(buf)?;
+        Some(match self.poll_pending(cx) {
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            _ => Poll::Ready(Ok(buf.len())),
+        })
+    }
+
     /// Writes what is pending; ready once nothing is.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.pending.is_empty() {
@@ -123,16 +142,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
-        // Cheap test first: only a response head starting a write can be one of these.
-        if buf.starts_with(b"HTTP/1.")
-            && let Some(replacement) = rewrite(buf)
-        {
-            self.pending = replacement;
-            // Accepted: the rest is written now if possible, else by the flush the server does next.
-            if let Poll::Ready(Err(err)) = self.poll_pending(cx) {
-                return Poll::Ready(Err(err));
-            }
-            return Poll::Ready(Ok(buf.len()));
+        if let Some(accepted) = self.replace_error_head(cx, buf) {
+            return accepted;
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -146,10 +157,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         if let Some(first) = bufs.iter().find(|buf| !buf.is_empty())
-            && first.starts_with(b"HTTP/1.")
-            && rewrite(first).is_some()
+            && let Some(accepted) = self.replace_error_head(cx, first)
         {
-            return self.poll_write(cx, first);
+            return accepted;
         }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
