@@ -217,14 +217,38 @@ pub async fn next_packet(ws: &mut Ws) -> Option<String> {
 /// Opens an engine.io v4 websocket to `url` (`ws://host/path/?EIO=4&transport=websocket`) and joins the default
 /// socket.io namespace; returns the stream once socket.io acknowledged it.
 pub async fn open_socket(url: &str) -> anyhow::Result<Ws> {
-    use futures_util::SinkExt as _;
-    use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     // tungstenite zero-fills its whole read buffer before every read (128 KiB by default, twice per message with
     // the read that finds the socket empty): at 10,000 clients that memset alone would dominate. 1 KiB, as plaza's
     // live server uses (longer messages take more reads).
     let config = WebSocketConfig::default().read_buffer_size(1024);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+    join_namespace(ws).await
+}
+
+/// Like [`open_socket`], over a TCP connection whose receive buffer is `bytes` (the kernel's least is about 2 KiB):
+/// a client that stops reading then closes its window after a few messages, and the server's sends back up.
+pub async fn open_socket_with_receive_buffer(url: &str, bytes: u32) -> anyhow::Result<Ws> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri = url.parse()?;
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let port = uri.port_u16().unwrap_or(80);
+    let address = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host} resolves to nothing"))?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(bytes)?;
+    let stream = socket.connect(address).await?;
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await?;
+    join_namespace(ws).await
+}
+
+/// The engine.io open packet, then the default socket.io namespace joined: the stream once socket.io acknowledged it.
+async fn join_namespace(mut ws: Ws) -> anyhow::Result<Ws> {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
     // engine.io open packet, then join the default namespace.
     loop {
         match next_packet(&mut ws).await {

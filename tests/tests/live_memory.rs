@@ -1,9 +1,10 @@
 //! The live server at scale, against the real binary (issue #19): memory comes back after a wave of clients leaves,
-//! and a connection storm cannot make the visitor broadcast quadratic, whatever `VISITORS_DEBOUNCE_MS` says.
+//! a connection storm cannot make the visitor broadcast quadratic, whatever `VISITORS_DEBOUNCE_MS` says, and a
+//! client whose socket backs up still gets every queued packet and the latest count.
 
 use std::time::{Duration, Instant};
 
-use plaza_tests::live::{PlazaProcess, next_packet, open_socket};
+use plaza_tests::live::{PlazaProcess, next_packet, open_socket, open_socket_with_receive_buffer};
 use plaza_tests::storage::TempDir;
 use plaza_tests::{Backend, TestApp, spawn_app};
 use tokio::sync::Semaphore;
@@ -127,4 +128,95 @@ async fn a_connection_storm_costs_far_fewer_broadcasts_than_connects() {
         sends <= (n * n / 10) as f64,
         "{sends} socket sends for {n} connects"
     );
+}
+
+/// A client that stops reading backs its socket up: its writer is then stuck behind a full socket, so the counts of
+/// every broadcast meanwhile must wait in the socket's volatile slot, the latest replacing older ones — never queue
+/// up behind the replies, never be lost. Once the client reads again it gets the latest count last, and the socket
+/// still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_socket_backs_up_gets_the_latest_count_and_keeps_working() {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = spawn_app(Backend::Embedded, &[]).await;
+    let dir = TempDir::new();
+    let plaza = live_process(
+        &app,
+        &dir,
+        &[
+            ("VISITORS_DEBOUNCE_MS", "1"),
+            ("LIVE_EVENT_RATE", "100000"),
+            ("LIVE_EVENT_BURST", "100000"),
+            ("LIVE_SOCKET_QUEUE", "10000"),
+            ("LIVE_EVENT_DROP_LIMIT", "100000"),
+        ],
+    )
+    .await;
+    let host = plaza.address.trim_start_matches("http://");
+    let url = format!("ws://{host}{SOCKET_PATH}/?EIO=4&transport=websocket");
+    let mut stalled = open_socket_with_receive_buffer(&url, 2048)
+        .await
+        .expect("socket opens");
+    let invalid = r#"42["trackMetric"]"#;
+    // Invalid metrics, each answered with an `apiError` (107 bytes), in waves: more than the small window and the
+    // server's socket buffer hold while the client does not read (on loopback the kernel grows the sending buffer
+    // up to `tcp_wmem`'s 4 MiB); engine.io's queue takes up to 128 more replies, then drops them.
+    for _ in 0..80 {
+        for _ in 0..1000 {
+            stalled.send(Message::text(invalid)).await.expect("sent");
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    // Visitor changes while the stalled socket's writer cannot write.
+    for _ in 0..10 {
+        leave(connect_many(&plaza, 20).await).await;
+    }
+    let _staying = connect_many(&plaza, 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let broadcasts = metric(&plaza, "plaza_live_visitor_broadcasts_total").await;
+    // Read everything sent so far (until nothing comes for a second), then check the socket still answers.
+    let (mut errors, mut counts) = (0, Vec::new());
+    let read = |text: String, errors: &mut usize, counts: &mut Vec<i64>| {
+        if text.starts_with(r#"42["apiError""#) {
+            *errors += 1;
+        } else if let Some(count) = text
+            .strip_prefix(r#"42["site-visitors","#)
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            counts.push(count.parse::<i64>().expect("a count"));
+        }
+    };
+    while let Ok(packet) =
+        tokio::time::timeout(Duration::from_secs(1), next_packet(&mut stalled)).await
+    {
+        read(
+            packet.expect("the socket stays open"),
+            &mut errors,
+            &mut counts,
+        );
+    }
+    eprintln!(
+        "{errors} apiErrors; {} counts received (last {:?}) for {broadcasts} broadcasts",
+        counts.len(),
+        counts.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    assert!(errors > 0, "no reply arrived");
+    assert_eq!(counts.last(), Some(&4), "the latest count arrives last");
+    assert!(
+        (counts.len() as f64) < broadcasts,
+        "{} counts for {broadcasts} broadcasts: the backed-up socket should have kept only the latest",
+        counts.len()
+    );
+    let before = errors;
+    stalled.send(Message::text(invalid)).await.expect("sent");
+    while errors == before {
+        let packet = tokio::time::timeout(Duration::from_secs(5), next_packet(&mut stalled))
+            .await
+            .expect("an answer within 5 s");
+        read(
+            packet.expect("the socket stays open"),
+            &mut errors,
+            &mut counts,
+        );
+    }
 }
