@@ -14,8 +14,6 @@ cargo build --locked --release -p plaza --bin plaza >&2
 cargo build --locked --release -p plaza-tests --bin bench-abuse-client >&2
 
 bench_scratch
-# CPU seconds (user + system) of a process so far.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
 rows() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM logs").fetchone()[0])' "$workdir/bench.db"; }
 p99() { wrk -t2 -c10 -d"${duration}s" --latency "$1" | awk '$1 == "99%" {print $2}'; }
 

@@ -8,7 +8,8 @@
 # every client a task in one process, on BENCH_CLIENT_THREADS threads, default 1) or node (the official
 # socket.io-client, tests/js/bench-live.mjs, in BENCH_WORKERS processes, default 4).
 # Everything runs on 127.0.0.1: the clients, Redis and plaza share the machine's cores, so the delays include the
-# clients' own decoding time.
+# clients' own decoding time. Each scenario also prints the CPU time per delivered count of the server (and of the
+# Rust client): a fan-out is CPU-bound here, so these tell a slow run of the machine from a slower server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/services.sh
@@ -72,21 +73,34 @@ scenario() {
   read -r line <&"${BENCH[0]}"
   sleep 2
   for pid in "${LIVE_PIDS[@]}"; do after+=("$(rss_kib "$pid")"); done
+  local cpu_before=() cpu_after=()
+  for pid in "${LIVE_PIDS[@]}"; do cpu_before+=("$(cpu_s "$pid")"); done
   echo go >&"${BENCH[1]}"
   read -r summary <&"${BENCH[0]}"
+  for pid in "${LIVE_PIDS[@]}"; do cpu_after+=("$(cpu_s "$pid")"); done
   wait "$BENCH_PID" 2>/dev/null || true
   echo "== $name, $client client"
   for i in "${!LIVE_PIDS[@]}"; do
     awk -v b="${before[$i]}" -v a="${after[$i]}" -v n="$connections" -v procs="${#LIVE_PIDS[@]}" -v i="$i" \
       'BEGIN { per = n / procs; printf "process %d: RSS %d KiB idle -> %d KiB with %d clients: %.1f KiB per connection\n", i + 1, b, a, per, (a - b) / per }'
   done
-  python3 - "$summary" <<'PY'
+  python3 - "$summary" "${cpu_before[*]}" "${cpu_after[*]}" "$(nproc)" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1])
 print("connections held: %d (%d failed); connect: all in %.1f s, handshake p50 %.1f ms, p99 %.1f ms"
       % (s["clients"], s["failed"], s["connect_total_s"], s["connect_p50_ms"], s["connect_p99_ms"]))
 print("visitor change -> every client: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d deliveries missed)"
       % (s["broadcast_p50_ms"], s["broadcast_p99_ms"], s["broadcast_max_ms"], s["missed"]))
+# CPU per delivered count over the rounds (their idle gaps included): the fan-out is CPU-bound on a machine whose
+# cores the clients share, so these say how fast the machine was during the run.
+deliveries = s["clients"] * s["changes"]
+server = sum(float(a) - float(b) for a, b in zip(sys.argv[3].split(), sys.argv[2].split()))
+line = "CPU per delivered count: server %.1f us" % (server * 1e6 / deliveries)
+if "client_cpu_s" in s:
+    client = s["client_cpu_s"]
+    line += ", client %.1f us; both over %s cores: %.0f ms of CPU time per change" % (
+        client * 1e6 / deliveries, sys.argv[4], (server + client) * 1e3 / s["changes"] / int(sys.argv[4]))
+print(line)
 PY
   if [[ -n "$memory" ]]; then
     # The clients are gone (their process exited): how long until RSS is back under twice idle, and where it is at 30 s.

@@ -27,7 +27,8 @@ wait_for() { # wait_for SECONDS command...
 }
 
 # Benchmarks: a scratch directory ($workdir) and the processes to stop on exit (pids+=(…)), both cleaned up by an
-# EXIT trap; free_port prints a free TCP port, rss_kib PID a process's resident memory.
+# EXIT trap; free_port prints a free TCP port, rss_kib PID a process's resident memory, cpu_s PID its CPU seconds
+# (user + system) so far.
 bench_scratch() {
   workdir=$(mktemp -d)
   pids=()
@@ -35,6 +36,7 @@ bench_scratch() {
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
 
 redis_ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 

@@ -147,6 +147,7 @@ if (process.env.BENCH_WORKER) {
     broadcast_p99_ms: pct(delays, 99),
     broadcast_max_ms: delays[delays.length - 1],
     missed,
+    changes: rounds * 2,
   }) + "\n");
   for (const w of workers) w.send({ type: "exit" });
   if (probe) probe.close();

@@ -41,6 +41,24 @@ impl Board {
     }
 }
 
+/// This process's CPU seconds so far (user + system, every thread), from `/proc/self/stat` (in clock ticks of
+/// 1/100 s: Linux's fixed `USER_HZ`); 0 where that cannot be read.
+fn own_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses; utime and stime are the 12th and 13th.
+    let ticks: u64 = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split(' ')
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -195,6 +213,7 @@ async fn run(urls: Vec<String>, n: usize, rounds: usize) -> anyhow::Result<()> {
     })
     .await?;
 
+    let cpu_before = own_cpu_s();
     let mut delays = Vec::new();
     let mut missed = 0;
     let mut expected = clients as i64;
@@ -262,6 +281,7 @@ async fn run(urls: Vec<String>, n: usize, rounds: usize) -> anyhow::Result<()> {
             "connect_p50_ms": pct(&connect_ms, 50.0), "connect_p99_ms": pct(&connect_ms, 99.0),
             "broadcast_p50_ms": pct(&delays, 50.0), "broadcast_p99_ms": pct(&delays, 99.0),
             "broadcast_max_ms": delays.last().copied().unwrap_or(f64::NAN), "missed": missed,
+            "changes": rounds * 2, "client_cpu_s": own_cpu_s() - cpu_before,
         })
     );
     for task in tasks {
