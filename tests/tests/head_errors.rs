@@ -132,3 +132,34 @@ async fn all_on_one_port_answers_http_layer_errors_with_the_envelope() {
     let all = PlazaProcess::start("all", &dir.path, &[]).await;
     every_layer_error_is_an_envelope(&all.address).await;
 }
+
+/// The other side of the header limit: a request with about as many headers as allowed (96) is read whole —
+/// `If-None-Match` sent after 90 others is honoured (plaza's actix-http keeps the first 32 header indices inline and
+/// the rest on the heap, change 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_nearly_the_most_headers_allowed_is_read_whole() {
+    let app = spawn_app(Backend::Embedded, &[]).await;
+    let etag = app
+        .get("/api/schedule")
+        .await
+        .headers()
+        .get("etag")
+        .expect("an ETag")
+        .clone();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for i in 0..90 {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(format!("x-header-{i}").as_bytes())
+                .expect("a name"),
+            reqwest::header::HeaderValue::from_static("v"),
+        );
+    }
+    headers.insert(reqwest::header::IF_NONE_MATCH, etag);
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/schedule", app.address))
+        .headers(headers)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 304);
+}

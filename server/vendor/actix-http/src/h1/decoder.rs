@@ -258,7 +258,10 @@ impl MessageType for Request {
     }
 
     fn decode(src: &mut BytesMut) -> Result<Option<(Self, PayloadType)>, ParseError> {
-        let mut headers: [HeaderIndex; MAX_HEADERS] = EMPTY_HEADER_INDEX_ARRAY;
+        // plaza patch (change 3): only the indices of the headers present, not a zeroed array of `MAX_HEADERS`
+        // (3 KiB `memset` on every call, twice per request with the call that finds no complete head: a fifth
+        // of the server's instructions for a small response).
+        let mut headers: smallvec::SmallVec<[HeaderIndex; 32]> = smallvec::SmallVec::new();
 
         let (len, method, uri, ver, h_len) = {
             // SAFETY:
@@ -282,6 +285,7 @@ impl MessageType for Request {
                     } else {
                         Version::HTTP_10
                     };
+                    headers.resize(req.headers.len(), EMPTY_HEADER_INDEX);
                     HeaderIndex::record(src, req.headers, &mut headers);
 
                     (len, method, uri, version, req.headers.len())
