@@ -135,6 +135,8 @@ impl<T: AsyncWrite + Unpin> EnvelopeIo<T> {
 
 crate::io_wrap::read_through!(EnvelopeIo);
 
+crate::io_wrap::fd_through!(EnvelopeIo);
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,

@@ -1,6 +1,8 @@
 //! Connection wrappers that only change how a connection is read (a rewound prefix, an admission slot held while
 //! it lives) write through to the connection they wrap: [`write_through!`] is that `AsyncWrite` once; wrappers
-//! that only change how it is written read through it ([`read_through!`]).
+//! that only change how it is written read through it ([`read_through!`]). Both kinds lend the connection's
+//! descriptor ([`fd_through!`]): engine.io writes small broadcast frames straight into it (issue #19), which is
+//! right only for wrappers that never hold back or change bytes written after a websocket upgrade.
 
 /// Implements `tokio::io::AsyncWrite` for `$wrapper<T>` by forwarding every call to its `inner: T` field.
 macro_rules! write_through {
@@ -58,4 +60,15 @@ macro_rules! read_through {
     };
 }
 
-pub(crate) use {read_through, write_through};
+/// Implements `AsRawFd` for `$wrapper<T>` by forwarding to its `inner: T` field.
+macro_rules! fd_through {
+    ($wrapper:ident) => {
+        impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for $wrapper<T> {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+    };
+}
+
+pub(crate) use {fd_through, read_through, write_through};

@@ -22,6 +22,7 @@ use actix_codec::Framed;
 use actix_http::h1;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
+use engineioxide::DirectFd;
 use futures_util::StreamExt as _;
 use http_body_util::{BodyExt as _, Full};
 use hyper::server::conn::http1;
@@ -53,8 +54,14 @@ trait SocketIoFront: Send + Sync {
         &self,
         req: http::Request<Full<Bytes>>,
     ) -> BoxFuture<Result<http::Response<Bytes>, String>>;
-    /// Serves the upgrade request at the start of `io` with hyper.
-    fn upgrade(&self, io: Handed, peer: SocketAddr, budget: Arc<Budget>) -> BoxFuture<()>;
+    /// Serves the upgrade request at the start of `io` (whose connection's descriptor is `fd`) with hyper.
+    fn upgrade(
+        &self,
+        io: Handed,
+        fd: DirectFd,
+        peer: SocketAddr,
+        budget: Arc<Budget>,
+    ) -> BoxFuture<()>;
 }
 
 /// The socket.io service of an `all` process on one port, as its HTTP API's listener uses it. Cheap to clone.
@@ -90,9 +97,15 @@ impl<A: Adapter> SocketIoFront for Services<A> {
         })
     }
 
-    fn upgrade(&self, io: Handed, peer: SocketAddr, budget: Arc<Budget>) -> BoxFuture<()> {
+    fn upgrade(
+        &self,
+        io: Handed,
+        fd: DirectFd,
+        peer: SocketAddr,
+        budget: Arc<Budget>,
+    ) -> BoxFuture<()> {
         let service = TowerToHyperService::new(super::detach::Detach(AddExtension::new(
-            AddExtension::new(self.front.clone(), Peer(peer)),
+            AddExtension::new(AddExtension::new(self.front.clone(), Peer(peer)), fd),
             budget,
         )));
         // One request (the upgrade) and no other: after an answer other than 101, API requests must reconnect to
@@ -233,10 +246,11 @@ pub async fn upgrade(
         return Ok(());
     }
     let slot = io.release();
+    let fd = DirectFd(std::os::fd::AsRawFd::as_raw_fd(&io));
     let mut replay = BytesMut::from(head.as_slice());
     replay.extend_from_slice(&parts.read_buf);
     let io = TokioIo::new(Rewind::new(io, replay.freeze()));
-    socket.front.upgrade(io, peer, budget).await;
+    socket.front.upgrade(io, fd, peer, budget).await;
     drop(slot);
     Ok(())
 }

@@ -128,6 +128,8 @@ crate::io_wrap::read_through!(AdmittedIo);
 
 crate::io_wrap::write_through!(AdmittedIo);
 
+crate::io_wrap::fd_through!(AdmittedIo);
+
 /// The hyper HTTP/1 settings of every connection.
 pub fn http1_builder(limits: &LiveLimits) -> http1::Builder {
     let mut builder = http1::Builder::new();

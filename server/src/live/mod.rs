@@ -224,8 +224,11 @@ fn serve<A: Adapter>(
                 listener::Admission::new(&config.live_limits, config.trusted_proxies.clone());
             let http1 = listener::http1_builder(&config.live_limits);
             let accept = listener::accept_loop(listener, admission, shutdown, move |io, peer| {
+                // The connection's descriptor: engine.io writes visitor counts straight into its websocket.
+                let fd = engineioxide::DirectFd(std::os::fd::AsRawFd::as_raw_fd(io.inner()));
                 let service =
                     tower_http::add_extension::AddExtension::new(front.clone(), Peer(peer));
+                let service = tower_http::add_extension::AddExtension::new(service, fd);
                 // One event budget per connection, shared by the sockets opened over it.
                 let service = tower_http::add_extension::AddExtension::new(
                     service,

@@ -4,12 +4,13 @@
 //! whose share changed publishes a notice; every process then re-reads the sum and emits it to its *own* sockets
 //! (no adapter traffic, no cross-node `fetchSockets`), at most once per `VISITORS_DEBOUNCE_MS`.
 //!
-//! Fan-out (issue #19): one broadcast encodes the packet once and hands the same bytes to every socket of
-//! [`ROOM`], through engine.io's *volatile* slot — one per socket, the latest value replacing one not yet written —
-//! so a slow socket never queues stale counts and every count a socket gets goes through the same slot (in
-//! order). Sockets that arrived since the last broadcast wait in [`ARRIVING`]: they were greeted one by one, so
-//! they are sent the new count only if it differs from their greeting, then join [`ROOM`] (issue #18: no count
-//! twice). Broadcasts coalesce: after one that reached `n` sockets the next waits at least
+//! Fan-out (issue #19): greeted sockets are spread over 16 part rooms ([`PARTS`]); a broadcast encodes the packet
+//! once per part and hands the same bytes to every socket of the part, all parts at once on every worker thread.
+//! Each socket gets it as a *volatile* packet: written straight into its websocket with one non-blocking `send`
+//! when nothing else waits to be written there (engine.io change 4), else through its volatile slot — the latest
+//! value replacing one not yet written — so a slow socket never queues stale counts and counts stay in order.
+//! Sockets that arrived since the last broadcast wait in [`ARRIVING`]: they were greeted one by one, so they are
+//! sent the new count only if it differs from their greeting, then join a part (issue #18: no count twice). Broadcasts coalesce: after one that reached `n` sockets the next waits at least
 //! `max(VISITORS_DEBOUNCE_MS, n × FANOUT_GAP_PER_SOCKET)`, the latest count winning, so a connection storm costs a
 //! bounded number of socket sends per second whatever the debounce (not one broadcast to everyone per connect).
 //! `plaza_live_visitor_broadcasts_total` and `plaza_live_visitor_broadcast_sockets_total` count them.
@@ -22,7 +23,7 @@
 //! visitors: the count may rise in that window but not fall.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use plaza_core::Cache;
@@ -35,8 +36,52 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The room every greeted socket is in, and the event carrying the count (the reference's names).
+/// The event carrying the count (the reference's name).
 pub const ROOM: &str = "site-visitors";
+
+/// The rooms greeted sockets are spread over (round robin), each broadcast by a task of its own: the sends of one
+/// broadcast — straight `send`s into each idle websocket (engine.io change 4) — run on every worker thread at once.
+const PARTS: [&str; 16] = [
+    "site-visitors:0",
+    "site-visitors:1",
+    "site-visitors:2",
+    "site-visitors:3",
+    "site-visitors:4",
+    "site-visitors:5",
+    "site-visitors:6",
+    "site-visitors:7",
+    "site-visitors:8",
+    "site-visitors:9",
+    "site-visitors:10",
+    "site-visitors:11",
+    "site-visitors:12",
+    "site-visitors:13",
+    "site-visitors:14",
+    "site-visitors:15",
+];
+
+/// The part the next greeted socket joins.
+static NEXT_PART: AtomicUsize = AtomicUsize::new(0);
+
+/// Sends `count` to every greeted socket of this process: each part by its own task, all awaited (so the next
+/// broadcast never overtakes this one).
+async fn broadcast<A: Adapter>(io: &SocketIo<A>, count: i64) {
+    let parts: Vec<_> = PARTS
+        .iter()
+        .map(|&part| {
+            let io = io.clone();
+            tokio::spawn(async move {
+                let Some(ns) = io.of("/") else { return };
+                if let Err(err) = ns.local().to(part).volatile().emit(ROOM, &count).await {
+                    tracing::debug!(%err, "visitor broadcast failed");
+                }
+            })
+        })
+        .collect();
+    for part in parts {
+        let _ = part.await;
+    }
+}
 
 /// The room of sockets that arrived since the last broadcast (see the module header).
 pub const ARRIVING: &str = "site-visitors:arriving";
@@ -73,7 +118,7 @@ pub fn greet<A: Adapter>(socket: &SocketRef<A>, count: i64) {
     }
 }
 
-/// Brings an arriving socket to `count` (unless it was greeted with it) and moves it into [`ROOM`]. One still
+/// Brings an arriving socket to `count` (unless it was greeted with it) and moves it into a part room. One still
 /// connecting is left for its greeting and the next round.
 fn admit<A: Adapter>(socket: &SocketRef<A>, count: i64) {
     if !socket.connected() {
@@ -86,7 +131,7 @@ fn admit<A: Adapter>(socket: &SocketRef<A>, count: i64) {
     if !repeated {
         emit(socket, count);
     }
-    socket.join(ROOM);
+    socket.join(PARTS[NEXT_PART.fetch_add(1, Ordering::Relaxed) % PARTS.len()]);
     socket.leave(ARRIVING);
 }
 
@@ -339,17 +384,13 @@ impl Visitors {
                 Some(sent) if settling && total < sent => sent,
                 _ => total,
             };
-            // `of` rather than `to`: no panic if the namespace is gone (shutdown).
-            let Some(ns) = io.of("/") else { break };
             metrics::gauge!("plaza_live_visitors").set(total as f64);
             if last_sent != Some(total) {
                 last_sent = Some(total);
                 last_emit = Instant::now();
-                // Sockets in `ROOM` all hold `last_sent`: one encoding, the same bytes for each.
+                // Greeted sockets all hold `last_sent`: one encoding per part, the same bytes for each socket.
                 let audience = u32::try_from(self.local().max(0)).unwrap_or(u32::MAX);
-                if let Err(err) = ns.local().to(ROOM).volatile().emit(ROOM, &total).await {
-                    tracing::debug!(%err, "visitor broadcast failed");
-                }
+                broadcast(&io, total).await;
                 gap = inner.debounce.max(FANOUT_GAP_PER_SOCKET * audience);
                 metrics::counter!("plaza_live_visitor_broadcasts_total").increment(1);
                 metrics::counter!("plaza_live_visitor_broadcast_sockets_total")

@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 
 pub use engineioxide_core::{ProtocolVersion, Str, TransportType};
+pub use direct::DirectFd;
 pub use socket::{DisconnectReason, Socket};
 
 #[doc(hidden)]
@@ -22,6 +23,7 @@ pub mod sid {
 }
 
 mod body;
+mod direct;
 mod engine;
 mod errors;
 mod transport;

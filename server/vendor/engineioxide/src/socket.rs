@@ -186,9 +186,14 @@ pub(crate) struct VolatileSlot {
 
 impl VolatileSlot {
     /// Replaces what is waiting with `packets` and wakes the transport.
-    fn put(&self, packets: PacketBuf) {
+    pub(crate) fn put(&self, packets: PacketBuf) {
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(packets);
         self.waker.wake();
+    }
+
+    /// Whether nothing is waiting.
+    fn is_empty(&self) -> bool {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).is_none()
     }
 
     /// What is waiting, if anything.
@@ -204,11 +209,6 @@ impl VolatileSlot {
             Some(packets) => std::task::Poll::Ready(packets),
             None => std::task::Poll::Pending,
         }
-    }
-
-    /// The next packets put (see [`VolatileSlot::poll_take`]).
-    pub(crate) fn next(&self) -> impl std::future::Future<Output = PacketBuf> + '_ {
-        std::future::poll_fn(move |cx| self.poll_take(cx))
     }
 }
 
@@ -258,6 +258,9 @@ where
     /// is retained; subsequent volatile sends overwrite the previous one.
     pub(crate) volatile: VolatileSlot,
 
+    /// plaza patch: direct writes of volatile packets into the websocket (change 4, `direct.rs`).
+    pub(crate) direct: Arc<crate::direct::Direct>,
+
     /// Internal channel to receive Pong [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) in the heartbeat job
     /// which is running in a separate task
     heartbeat_rx: Mutex<Receiver<()>>,
@@ -305,6 +308,7 @@ where
             internal_tx,
 
             volatile: VolatileSlot::default(),
+            direct: Arc::default(),
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,
@@ -582,7 +586,16 @@ where
     /// socket never takes them. (Upstream: `false` once the socket's receiver was dropped; asking the cancellation
     /// token instead would lock its mutex, per socket, on every broadcast.)
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile.put(packets);
+        // plaza patch (change 4): straight into an idle websocket when nothing sent before waits to be written.
+        let nothing_waiting = || {
+            self.internal_tx.capacity() == self.internal_tx.max_capacity() && self.volatile.is_empty()
+        };
+        match self.direct.try_write(packets, nothing_waiting) {
+            Ok(None) => {}
+            Ok(Some(packets)) => self.volatile.put(packets),
+            // Half a frame is out: the writer finishes it when it flushes, so wake it with nothing to add.
+            Err(()) => self.volatile.put(PacketBuf::new()),
+        }
         true
     }
 }
@@ -656,6 +669,7 @@ where
             internal_tx,
 
             volatile: VolatileSlot::default(),
+            direct: Arc::default(),
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,

@@ -25,6 +25,7 @@ use tokio_util::future::FutureExt as _;
 
 use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
+use crate::direct::{DirectFd, Enabled, Guarded};
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
     errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
@@ -122,15 +123,19 @@ where
         .max_message_size(Some(engine.config.ws_max_message_size))
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
-    let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
+    // plaza patch (change 4): direct writes on the connection's descriptor, if the server gave it.
+    let fd = req_data.extensions.get::<DirectFd>().map(|fd| fd.0);
+    let ws_init = move |direct| {
+        WebSocketStream::from_raw_socket(Guarded::new(conn, direct), Role::Server, Some(ws_config))
+    };
     let (socket, ws) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
             Some(socket) => {
-                let mut ws = ws_init().await;
+                let mut ws = ws_init(socket.direct.clone()).await;
 
-                let upgrade_fut = upgrade_handshake::<H, S>(&socket, &mut ws);
+                let upgrade_fut = upgrade_handshake::<H, Guarded<S>>(&socket, &mut ws);
                 match tokio::time::timeout(engine.config.upgrade_timeout, upgrade_fut)
                     .with_cancellation_token(&socket.cancellation_token)
                     .await
@@ -157,7 +162,7 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!("new websocket connection");
 
-        let mut ws = ws_init().await;
+        let mut ws = ws_init(socket.direct.clone()).await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
         socket
             .clone()
@@ -167,7 +172,7 @@ where
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    tokio::spawn(forward_to_socket::<H, Guarded<S>>(socket.clone(), tx, fd));
 
     // pipe between internal socket channel and websocket
     match forward_to_handler(&engine, rx, &socket)
@@ -254,6 +259,7 @@ where
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
+    fd: Option<std::os::fd::RawFd>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -268,6 +274,9 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         return;
     };
     let InternalRx { buffered_rx, .. } = &mut *internal_rx;
+    // plaza patch (change 4): direct writes while this task runs (disabled before `tx`, its half of the stream,
+    // is dropped).
+    let _direct = Enabled::new(&socket.direct, fd);
 
     // map a packet to a websocket message
     // It is declared as a macro rather than a closure to avoid ownership issues
@@ -309,9 +318,26 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        tokio::select! {
-            biased;
-            items = buffered_rx.recv() => {
+        // plaza patch (change 4): the writer holds the stream (`BUSY`) from the moment it looks for packets until
+        // it waits with nothing in hand (`IDLE`), so a direct write never overtakes what it took. Buffered
+        // packets first, then the volatile slot, then the cancellation (which locks the token's mutex).
+        let next = std::future::poll_fn(|cx| {
+            socket.direct.acquire();
+            if let std::task::Poll::Ready(items) = buffered_rx.poll_recv(cx) {
+                return std::task::Poll::Ready(Next::Buffered(items));
+            }
+            if let std::task::Poll::Ready(packets) = socket.volatile.poll_take(cx) {
+                return std::task::Poll::Ready(Next::Volatile(packets));
+            }
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(Next::Cancelled);
+            }
+            socket.direct.release();
+            std::task::Poll::Pending
+        })
+        .await;
+        match next {
+            Next::Buffered(items) => {
                 match items {
                     Some(packets) => {
                         for item in *packets {
@@ -328,15 +354,16 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             }
             // plaza patch: the volatile slot before the cancellation (whose every poll locks the token's
             // mutex), so a broadcast's wake-up does not poll it. A volatile send that raced the close may still be
-            // written once before the next turn sees the cancellation; the close frame follows it.
-            packets = socket.volatile.next() => {
+            // written once before the next turn sees the cancellation; the close frame follows it. Empty: a
+            // direct write left half a frame, which the flush below finishes.
+            Next::Volatile(packets) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
                 for item in packets {
                     map_fn!(item);
                 }
-            },
-            _ = &mut cancelled => break,
+            }
+            Next::Cancelled => break,
         }
 
         #[cfg(feature = "tracing")]
@@ -350,6 +377,14 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// What the websocket writer found to do (plaza patch, change 4).
+enum Next {
+    Buffered(Option<crate::socket::Queued>),
+    Volatile(engineioxide_core::PacketBuf),
+    Cancelled,
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -514,7 +549,7 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, None));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -535,7 +570,7 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, None));
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
@@ -543,5 +578,109 @@ mod tests {
             .await
             .expect("the writer should stop")
             .unwrap();
+    }
+
+    /// plaza patch (change 4): a websocket over real TCP with its writer running and direct writes enabled, and
+    /// the client's end; returns once the writer waits with nothing in hand.
+    async fn direct_pair() -> (Arc<Socket<()>>, WebSocketStream<tokio::net::TcpStream>) {
+        use std::os::fd::AsRawFd as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (server, _) = accepted.unwrap();
+        let fd = server.as_raw_fd();
+        let socket = socket();
+        let server = Guarded::new(server, socket.direct.clone());
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let client = WebSocketStream::from_raw_socket(client.unwrap(), Role::Client, None).await;
+        let (tx, _rx) = server.split();
+        tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, Some(fd)));
+        tokio::time::timeout(TIMEOUT, async {
+            while !socket.direct.is_idle() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the writer should wait idle");
+        (socket, client)
+    }
+
+    fn message(text: &'static str) -> engineioxide_core::PacketBuf {
+        smallvec![Packet::Message(Str::from(text))]
+    }
+
+    async fn next_text(client: &mut WebSocketStream<tokio::net::TcpStream>) -> Message {
+        tokio::time::timeout(TIMEOUT, client.next())
+            .await
+            .expect("a message should arrive")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_idle_websocket_gets_a_volatile_packet_written_straight_in() {
+        let (socket, mut client) = direct_pair().await;
+        let left = socket.direct.try_write(message("hello"), || true);
+        assert!(matches!(left, Ok(None)), "written directly");
+        assert_eq!(next_text(&mut client).await, Message::text("4hello"));
+        // The writer still writes what it is sent, after the direct frame.
+        socket.emit(Str::from("again")).unwrap();
+        assert_eq!(next_text(&mut client).await, Message::text("4again"));
+    }
+
+    #[tokio::test]
+    async fn a_volatile_packet_never_overtakes_a_buffered_one() {
+        let (socket, mut client) = direct_pair().await;
+        // The writer has not run since (one thread): the buffered packet still waits in the queue.
+        socket.emit(Str::from("first")).unwrap();
+        socket.send_volatile(message("second"));
+        assert_eq!(next_text(&mut client).await, Message::text("4first"));
+        assert_eq!(next_text(&mut client).await, Message::text("4second"));
+    }
+
+    #[tokio::test]
+    async fn a_volatile_packet_never_overtakes_a_volatile_one_waiting() {
+        let (socket, mut client) = direct_pair().await;
+        socket.volatile.put(message("first"));
+        // It replaces the one waiting (the latest wins), rather than going ahead of it.
+        socket.send_volatile(message("second"));
+        assert_eq!(next_text(&mut client).await, Message::text("4second"));
+        socket.emit(Str::from("end")).unwrap();
+        assert_eq!(next_text(&mut client).await, Message::text("4end"));
+    }
+
+    #[tokio::test]
+    async fn a_frame_left_half_written_is_finished_before_any_other_byte() {
+        let (socket, mut client) = direct_pair().await;
+        socket.direct.write_part_of("4third", 3);
+        socket.volatile.put(engineioxide_core::PacketBuf::new());
+        socket.emit(Str::from("after")).unwrap();
+        assert_eq!(next_text(&mut client).await, Message::text("4third"));
+        assert_eq!(next_text(&mut client).await, Message::text("4after"));
+        // And the socket is idle again, for the next direct write.
+        tokio::time::timeout(TIMEOUT, async {
+            while !socket.direct.is_idle() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("idle again");
+        assert!(matches!(socket.direct.try_write(message("next"), || true), Ok(None)));
+        assert_eq!(next_text(&mut client).await, Message::text("4next"));
+    }
+
+    #[tokio::test]
+    async fn direct_writes_stop_before_the_writer_lets_the_stream_go() {
+        let (socket, _client) = direct_pair().await;
+        socket.cancellation_token.cancel();
+        tokio::time::timeout(TIMEOUT, async {
+            while matches!(socket.direct.try_write(message("late"), || true), Ok(None)) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("direct writes should stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(matches!(socket.direct.try_write(message("later"), || true), Ok(Some(_))));
     }
 }
