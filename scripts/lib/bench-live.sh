@@ -78,7 +78,8 @@ scenario() {
   echo go >&"${BENCH[1]}"
   read -r summary <&"${BENCH[0]}"
   for pid in "${LIVE_PIDS[@]}"; do cpu_after+=("$(cpu_s "$pid")"); done
-  wait "$BENCH_PID" 2>/dev/null || true
+  # The coprocess may have exited already, and bash then unsets its PID variable.
+  wait "${BENCH_PID:-}" 2>/dev/null || true
   echo "== $name, $client client"
   for i in "${!LIVE_PIDS[@]}"; do
     awk -v b="${before[$i]}" -v a="${after[$i]}" -v n="$connections" -v procs="${#LIVE_PIDS[@]}" -v i="$i" \

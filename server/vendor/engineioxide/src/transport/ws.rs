@@ -593,8 +593,10 @@ mod tests {
         let server = Guarded::new(server, socket.direct.clone());
         let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
         let client = WebSocketStream::from_raw_socket(client.unwrap(), Role::Client, None).await;
-        let (tx, _rx) = server.split();
+        let (tx, mut rx) = server.split();
         tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, Some(fd)));
+        // The reader, as in `on_init`: tungstenite answers pings and closes from here, through `Guarded` too.
+        tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
         tokio::time::timeout(TIMEOUT, async {
             while !socket.direct.is_idle() {
                 tokio::task::yield_now().await;
@@ -626,6 +628,23 @@ mod tests {
         // The writer still writes what it is sent, after the direct frame.
         socket.emit(Str::from("again")).unwrap();
         assert_eq!(next_text(&mut client).await, Message::text("4again"));
+    }
+
+    #[tokio::test]
+    async fn the_readers_pong_and_direct_writes_share_the_stream() {
+        let (socket, mut client) = direct_pair().await;
+        for round in 0..50 {
+            client.send(Message::Ping(Bytes::from_static(b"ping"))).await.unwrap();
+            // From another thread, racing the reader's pong: each lands whole, in either order.
+            let sender = std::thread::spawn({
+                let socket = socket.clone();
+                move || socket.send_volatile(message("count"))
+            });
+            let mut got = vec![next_text(&mut client).await, next_text(&mut client).await];
+            sender.join().unwrap();
+            got.sort_by_key(|m| matches!(m, Message::Pong(_)));
+            assert_eq!(got, [Message::text("4count"), Message::Pong(Bytes::from_static(b"ping"))], "round {round}");
+        }
     }
 
     #[tokio::test]
