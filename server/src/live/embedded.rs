@@ -54,14 +54,17 @@ trait SocketIoFront: Send + Sync {
         &self,
         req: http::Request<Full<Bytes>>,
     ) -> BoxFuture<Result<http::Response<Bytes>, String>>;
-    /// Serves the upgrade request at the start of `io` (whose connection's descriptor is `fd`) with hyper.
-    fn upgrade(
-        &self,
-        io: Handed,
-        fd: DirectFd,
-        peer: SocketAddr,
-        budget: Arc<Budget>,
-    ) -> BoxFuture<()>;
+    /// Serves the upgrade request at the start of the handed-over connection with hyper.
+    fn upgrade(&self, handover: Handover) -> BoxFuture<()>;
+}
+
+/// A connection actix-http hands to hyper for a websocket upgrade, and what the live listener would know of it.
+struct Handover {
+    io: Handed,
+    /// The TCP connection's descriptor (engine.io writes visitor counts straight into the websocket).
+    fd: DirectFd,
+    peer: SocketAddr,
+    budget: Arc<Budget>,
 }
 
 /// The socket.io service of an `all` process on one port, as its HTTP API's listener uses it. Cheap to clone.
@@ -97,13 +100,13 @@ impl<A: Adapter> SocketIoFront for Services<A> {
         })
     }
 
-    fn upgrade(
-        &self,
-        io: Handed,
-        fd: DirectFd,
-        peer: SocketAddr,
-        budget: Arc<Budget>,
-    ) -> BoxFuture<()> {
+    fn upgrade(&self, handover: Handover) -> BoxFuture<()> {
+        let Handover {
+            io,
+            fd,
+            peer,
+            budget,
+        } = handover;
         let service = TowerToHyperService::new(super::detach::Detach(AddExtension::new(
             AddExtension::new(AddExtension::new(self.front.clone(), Peer(peer)), fd),
             budget,
@@ -250,7 +253,13 @@ pub async fn upgrade(
     let mut replay = BytesMut::from(head.as_slice());
     replay.extend_from_slice(&parts.read_buf);
     let io = TokioIo::new(Rewind::new(io, replay.freeze()));
-    socket.front.upgrade(io, fd, peer, budget).await;
+    let handover = Handover {
+        io,
+        fd,
+        peer,
+        budget,
+    };
+    socket.front.upgrade(handover).await;
     drop(slot);
     Ok(())
 }
