@@ -10,7 +10,8 @@
 //! when nothing else waits to be written there (engine.io change 4), else through its volatile slot — the latest
 //! value replacing one not yet written — so a slow socket never queues stale counts and counts stay in order.
 //! Sockets that arrived since the last broadcast wait in [`ARRIVING`]: they were greeted one by one, so they are
-//! sent the new count only if it differs from their greeting, then join a part (issue #18: no count twice). Broadcasts coalesce: after one that reached `n` sockets the next waits at least
+//! sent the new count only if it differs from their greeting, then join a part (issue #18: no count twice).
+//! Broadcasts coalesce: after one that reached `n` sockets the next waits at least
 //! `max(VISITORS_DEBOUNCE_MS, n × FANOUT_GAP_PER_SOCKET)`, the latest count winning, so a connection storm costs a
 //! bounded number of socket sends per second whatever the debounce (not one broadcast to everyone per connect).
 //! `plaza_live_visitor_broadcasts_total` and `plaza_live_visitor_broadcast_sockets_total` count them.

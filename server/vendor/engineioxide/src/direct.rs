@@ -138,6 +138,11 @@ impl Direct {
         packets: PacketBuf,
         nothing_waiting: impl FnOnce() -> bool,
     ) -> Result<Option<PacketBuf>, ()> {
+        // A socket without a descriptor (polling, or a server that gave none) costs one load.
+        let fd = self.fd.load(Ordering::Relaxed);
+        if fd < 0 {
+            return Ok(Some(packets));
+        }
         let mut frame = [0u8; MAX_FRAME];
         let len = match packets.as_slice() {
             [Packet::Message(msg)] => match encode_text(&mut frame, msg.as_bytes()) {
@@ -146,12 +151,10 @@ impl Direct {
             },
             _ => return Ok(Some(packets)),
         };
-        let fd = self.fd.load(Ordering::Relaxed);
-        if fd < 0
-            || self
-                .state
-                .compare_exchange(IDLE, DIRECT, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
+        if self
+            .state
+            .compare_exchange(IDLE, DIRECT, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
         {
             return Ok(Some(packets));
         }
@@ -159,13 +162,7 @@ impl Direct {
             self.state.store(IDLE, Ordering::Release);
             return Ok(Some(packets));
         }
-        // SAFETY: `fd` is the open descriptor of this websocket's TCP connection: it stays open while the state is
-        // not `OFF` (see the module header), and `DIRECT` keeps `disable` waiting until this write returns. The
-        // `TcpStream` is never dropped, so the descriptor is not closed here; the socket is non-blocking (tokio's),
-        // and std sends with `MSG_NOSIGNAL`.
-        let mut stream =
-            std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
-        match stream.write(&frame[..len]) {
+        match send(fd, &frame[..len]) {
             Ok(n) if n == len => {
                 self.state.store(IDLE, Ordering::Release);
                 Ok(None)
@@ -206,12 +203,22 @@ impl Direct {
                 .compare_exchange(IDLE, DIRECT, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         );
-        let fd = self.fd.load(Ordering::Relaxed);
-        let mut stream =
-            std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
-        stream.write_all(&frame[..n]).unwrap();
+        assert_eq!(
+            send(self.fd.load(Ordering::Relaxed), &frame[..n]).unwrap(),
+            n
+        );
         self.left_partial(Bytes::copy_from_slice(&frame[n..len]));
     }
+}
+
+/// One non-blocking `send` of `bytes` on `fd`, taken while the state is `DIRECT`.
+fn send(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: `fd` is the open descriptor of this websocket's TCP connection: it stays open while the state is not
+    // `OFF` (see the module header), and `DIRECT`, held by the caller, keeps `disable` waiting until this write
+    // returns. The `TcpStream` is never dropped, so the descriptor is not closed here; the socket is non-blocking
+    // (tokio's), and std sends with `MSG_NOSIGNAL`.
+    let mut stream = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+    stream.write(bytes)
 }
 
 /// Writes the text frame of engine.io message `msg` (`4` + `msg`, unmasked: a server's frame) into `frame`;
