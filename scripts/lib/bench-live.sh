@@ -99,8 +99,9 @@ server = sum(float(a) - float(b) for a, b in zip(sys.argv[3].split(), sys.argv[2
 line = "CPU per delivered count: server %.1f us" % (server * 1e6 / deliveries)
 if "client_cpu_s" in s:
     client = s["client_cpu_s"]
-    line += ", client %.1f us; both over %s cores: %.0f ms of CPU time per change" % (
-        client * 1e6 / deliveries, sys.argv[4], (server + client) * 1e3 / s["changes"] / int(sys.argv[4]))
+    line += ", client %.1f us (user space %.1f); both over %s cores: %.0f ms of CPU time per change" % (
+        client * 1e6 / deliveries, s.get("client_user_s", 0) * 1e6 / deliveries, sys.argv[4],
+        (server + client) * 1e3 / s["changes"] / int(sys.argv[4]))
 print(line)
 PY
   if [[ -n "$memory" ]]; then

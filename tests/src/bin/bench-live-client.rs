@@ -4,7 +4,10 @@
 //! figures say more about the server.
 //!
 //! The client is an instrument on the server's own cores, so it is kept lean: one thread by default
-//! (`BENCH_CLIENT_THREADS`), and a received count is read without allocating (engine.io pings answered inline). With
+//! (`BENCH_CLIENT_THREADS`), and the websocket spoken over the bare TCP stream ([`Wire`]): a received count is one
+//! `recv` and a frame parsed in place, no allocation (engine.io pings answered inline). Through tokio-tungstenite it
+//! took 2.2–2.6 µs of user-space CPU per received count, now 0.4–0.7 µs (issue #19: a third of the CPU of a fan-out
+//! on the two shared cores was the client's). With
 //! two threads it took more of the two cores away from the server during a fan-out, and the last client's delay was
 //! partly the client's own queue (same server binary, 10,000 clients: p99 108–134 ms with two threads, 98–103 ms
 //! with one).
@@ -18,10 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
-use plaza_tests::live::open_socket;
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
 
 /// Shared by every client task.
 struct Board {
@@ -35,28 +35,27 @@ struct Board {
     connected: AtomicUsize,
 }
 
+/// engine.io pings answered so far.
+static PINGS: AtomicUsize = AtomicUsize::new(0);
+
 impl Board {
     fn now_us(&self) -> u64 {
         self.base.elapsed().as_micros() as u64
     }
 }
 
-/// This process's CPU seconds so far (user + system, every thread), from `/proc/self/stat` (in clock ticks of
+/// This process's CPU seconds so far (user, system; every thread), from `/proc/self/stat` (in clock ticks of
 /// 1/100 s: Linux's fixed `USER_HZ`); 0 where that cannot be read.
-fn own_cpu_s() -> f64 {
+fn own_cpu_s() -> [f64; 2] {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The fields after the command name (which may hold spaces) in parentheses; utime and stime are the 12th and 13th.
-    let ticks: u64 = stat
+    let mut ticks = stat
         .rsplit_once(") ")
-        .map(|(_, rest)| {
-            rest.split(' ')
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
-    ticks as f64 / 100.0
+        .map(|(_, rest)| rest.split(' ').skip(11).take(2).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.parse::<u64>().map_or(0.0, |t| t as f64 / 100.0));
+    [ticks.next().unwrap_or(0.0), ticks.next().unwrap_or(0.0)]
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -85,6 +84,146 @@ fn visitors(text: &str) -> Option<i64> {
         .flatten()
 }
 
+/// One client's websocket, spoken directly over its TCP connection: the HTTP upgrade, then frames parsed in place
+/// from one small buffer (the server's frames are unmasked; ours are masked with a zero key, which RFC 6455 allows).
+/// A general websocket library cost this client more CPU per received count than the kernel's own work (tokio-tungstenite:
+/// a waker proxy and a frame buffer per message), CPU taken from the server it measures.
+struct Wire {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding data.
+    len: usize,
+    /// Bytes at the start of `buf` that belong to the frame returned last.
+    consumed: usize,
+}
+
+/// The first frame in `data`, if whole: (opcode, payload range, frame length).
+fn frame(data: &[u8]) -> Option<(u8, std::ops::Range<usize>, usize)> {
+    let (&b0, &b1) = (data.first()?, data.get(1)?);
+    let (len, header) = match b1 & 0x7f {
+        126 => (
+            u16::from_be_bytes(data.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(data.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        n => (n as usize, 2),
+    };
+    // A server never masks; a masked frame is taken with its key skipped (it is not expected here).
+    let header = header + if b1 & 0x80 != 0 { 4 } else { 0 };
+    (data.len() >= header + len).then_some((b0 & 0x0f, header..header + len, header + len))
+}
+
+impl Wire {
+    /// Connects to `url` (`ws://host:port/path?query`) and completes the websocket upgrade.
+    async fn connect(url: &str) -> anyhow::Result<Self> {
+        use tokio::io::AsyncWriteExt as _;
+        let rest = url.strip_prefix("ws://").unwrap_or(url);
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        stream.set_nodelay(true)?;
+        stream
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await?;
+        let mut wire = Self {
+            stream,
+            buf: vec![0; 512],
+            len: 0,
+            consumed: 0,
+        };
+        let end = loop {
+            if let Some(end) = wire.buf[..wire.len]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+            {
+                break end + 4;
+            }
+            anyhow::ensure!(
+                wire.fill().await? > 0,
+                "closed during the websocket upgrade"
+            );
+        };
+        anyhow::ensure!(
+            wire.buf.starts_with(b"HTTP/1.1 101"),
+            "upgrade refused: {}",
+            String::from_utf8_lossy(&wire.buf[..end])
+        );
+        wire.consumed = end;
+        Ok(wire)
+    }
+
+    /// Reads more bytes (growing the buffer when a frame does not fit); 0 at end of stream.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        use tokio::io::AsyncReadExt as _;
+        if self.len == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.stream.read(&mut self.buf[self.len..]).await?;
+        self.len += n;
+        Ok(n)
+    }
+
+    /// The next text message (websocket and engine.io pings answered, other frames skipped); `None` once the
+    /// connection closed.
+    async fn next_text(&mut self) -> Option<&str> {
+        loop {
+            self.buf.copy_within(self.consumed..self.len, 0);
+            self.len -= self.consumed;
+            self.consumed = 0;
+            while let Some((opcode, payload, length)) = frame(&self.buf[..self.len]) {
+                self.consumed = length;
+                match opcode {
+                    // engine.io's ping, answered here (it comes during the handshake too).
+                    0x1 if self.buf[payload.clone()] == *b"2" => {
+                        PINGS.fetch_add(1, Ordering::Relaxed);
+                        self.send(&[0x81, 0x81, 0, 0, 0, 0, b'3']).await.ok()?;
+                    }
+                    0x1 => return std::str::from_utf8(&self.buf[payload]).ok(),
+                    0x8 => return None,
+                    0x9 => {
+                        let pong = [
+                            &[0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0][..],
+                            &self.buf[payload],
+                        ]
+                        .concat();
+                        self.send(&pong).await.ok()?;
+                    }
+                    _ => {}
+                }
+                self.buf.copy_within(self.consumed..self.len, 0);
+                self.len -= self.consumed;
+                self.consumed = 0;
+            }
+            if !matches!(self.fill().await, Ok(1..)) {
+                return None;
+            }
+        }
+    }
+
+    /// Sends a short (< 126 bytes) text message.
+    async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
+        let frame = [
+            &[0x81, 0x80 | text.len() as u8, 0, 0, 0, 0][..],
+            text.as_bytes(),
+        ]
+        .concat();
+        self.send(&frame).await
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        self.stream.write_all(bytes).await
+    }
+}
+
 /// Opens one client; returns once socket.io has acknowledged the namespace connection, with the task that keeps it.
 async fn open(
     url: &str,
@@ -92,20 +231,28 @@ async fn open(
     slot: Option<usize>,
 ) -> anyhow::Result<(f64, tokio::task::JoinHandle<()>)> {
     let started = Instant::now();
-    let mut ws = open_socket(url).await?;
+    let mut wire = Wire::connect(url).await?;
+    // The engine.io open packet, then the default namespace joined.
+    loop {
+        match wire.next_text().await {
+            Some(text) if text.starts_with('0') => break,
+            Some(_) => {}
+            None => anyhow::bail!("closed before the engine.io open packet"),
+        }
+    }
+    wire.send_text("40").await?;
+    loop {
+        match wire.next_text().await {
+            Some(text) if text.starts_with("40") => break,
+            Some(text) if text.starts_with("44") => anyhow::bail!("connect refused: {text}"),
+            Some(_) => {}
+            None => anyhow::bail!("closed before the socket.io connect"),
+        }
+    }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let task = tokio::spawn(async move {
-        while let Some(Ok(message)) = ws.next().await {
-            let Message::Text(text) = message else {
-                continue;
-            };
-            if text.as_str() == "2" {
-                if ws.send(Message::text("3")).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            let (Some(count), Some(i)) = (visitors(text.as_str()), slot) else {
+        while let Some(text) = wire.next_text().await {
+            let (Some(count), Some(i)) = (visitors(text), slot) else {
                 continue;
             };
             board.latest[i].store(count, Ordering::Relaxed);
@@ -227,6 +374,7 @@ async fn run(urls: Vec<String>, n: usize, rounds: usize) -> anyhow::Result<()> {
         }
         board.expected.store(expected, Ordering::Relaxed);
         let t0 = board.now_us();
+        let pings = PINGS.load(Ordering::Relaxed);
         if joining {
             probe = Some(open(&urls[0], board.clone(), None).await?.1);
         } else if let Some(task) = probe.take() {
@@ -262,17 +410,19 @@ async fn run(urls: Vec<String>, n: usize, rounds: usize) -> anyhow::Result<()> {
         }
         got.sort_by(f64::total_cmp);
         eprintln!(
-            "round {}: {} reached {}/{clients} clients, first {:.0} ms, p50 {:.0} ms, p99 {:.0} ms, last {:.0} ms",
+            "round {}: {} reached {}/{clients} clients, first {:.0} ms, p50 {:.0} ms, p99 {:.0} ms, last {:.0} ms ({} pings meanwhile)",
             round + 1,
             if joining { "+1" } else { "-1" },
             got.len(),
             got.first().copied().unwrap_or(f64::NAN),
             pct(&got, 50.0),
             pct(&got, 99.0),
-            got.last().copied().unwrap_or(f64::NAN)
+            got.last().copied().unwrap_or(f64::NAN),
+            PINGS.load(Ordering::Relaxed) - pings
         );
         delays.extend(got);
     }
+    let cpu_after = own_cpu_s();
     delays.sort_by(f64::total_cmp);
     println!(
         "{}",
@@ -281,11 +431,45 @@ async fn run(urls: Vec<String>, n: usize, rounds: usize) -> anyhow::Result<()> {
             "connect_p50_ms": pct(&connect_ms, 50.0), "connect_p99_ms": pct(&connect_ms, 99.0),
             "broadcast_p50_ms": pct(&delays, 50.0), "broadcast_p99_ms": pct(&delays, 99.0),
             "broadcast_max_ms": delays.last().copied().unwrap_or(f64::NAN), "missed": missed,
-            "changes": rounds * 2, "client_cpu_s": own_cpu_s() - cpu_before,
+            "changes": rounds * 2, "client_cpu_s": cpu_after[0] + cpu_after[1] - cpu_before[0] - cpu_before[1],
+            "client_user_s": cpu_after[0] - cpu_before[0],
         })
     );
     for task in tasks {
         task.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{frame, visitors};
+
+    #[test]
+    fn frames_are_read_whole_or_not_at_all() {
+        // A short text frame, then the start of the next one.
+        let data = [0x81, 0x01, b'2', 0x81];
+        assert_eq!(frame(&data), Some((0x1, 2..3, 3)));
+        assert_eq!(frame(&data[..2]), None);
+        assert_eq!(frame(&data[3..]), None);
+        // 16-bit and 64-bit lengths.
+        let mut long = vec![0x81, 126, 0x01, 0x00];
+        long.resize(4 + 256, b'x');
+        assert_eq!(frame(&long), Some((0x1, 4..260, 260)));
+        assert_eq!(frame(&long[..259]), None);
+        let mut huge = vec![0x82, 127, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+        huge.resize(10 + 256, 0);
+        assert_eq!(frame(&huge), Some((0x2, 10..266, 266)));
+        // A masked frame: the key is skipped; a close frame keeps its opcode.
+        assert_eq!(frame(&[0x81, 0x81, 0, 0, 0, 0, b'3']), Some((0x1, 6..7, 7)));
+        assert_eq!(frame(&[0x88, 0x00]), Some((0x8, 2..2, 2)));
+    }
+
+    #[test]
+    fn counts_are_read_from_either_encoding() {
+        assert_eq!(visitors("42[\"site-visitors\",10001]"), Some(10001));
+        assert_eq!(visitors("42[\"site-visitors\", 7]"), Some(7));
+        assert_eq!(visitors("42[\"other\",7]"), None);
+        assert_eq!(visitors("2"), None);
+    }
 }
