@@ -4,6 +4,8 @@
 
 pub use engineioxide_core::{ProtocolVersion, Str, TransportType};
 pub use direct::DirectFd;
+#[doc(hidden)]
+pub use direct::prefetch;
 pub use socket::{DisconnectReason, Socket};
 
 #[doc(hidden)]

@@ -582,6 +582,32 @@ where
         self.send_volatile(packets)
     }
 
+    /// plaza patch (change 5): asks the CPU to start fetching the lines of this socket a volatile send reads
+    /// first (its direct-write handle, queue and volatile slot), so that a broadcast can overlap these cache misses
+    /// across many sockets before it sends to each. Only a hint: nothing is read.
+    #[doc(hidden)]
+    #[inline]
+    pub fn prefetch_volatile(&self) {
+        crate::direct::prefetch(&raw const self.direct);
+        crate::direct::prefetch(&raw const self.internal_tx);
+        crate::direct::prefetch(&raw const self.volatile);
+    }
+
+    /// plaza patch (test harness): the volatile packets waiting to be written, taken (as the transport would).
+    #[doc(hidden)]
+    #[cfg(feature = "__test_harness")]
+    pub fn take_volatile(&self) -> Option<PacketBuf> {
+        self.volatile.take()
+    }
+
+    /// plaza patch (change 5): the second step of [`Socket::prefetch_volatile`]: reads the direct-write handle's
+    /// address (fetched by the first step) and asks for its state.
+    #[doc(hidden)]
+    #[inline]
+    pub fn prefetch_direct(&self) {
+        crate::direct::prefetch(Arc::as_ptr(&self.direct));
+    }
+
     /// plaza patch: always `true` — the packets replace whatever was waiting, and the transport of a closed
     /// socket never takes them. (Upstream: `false` once the socket's receiver was dropped; asking the cancellation
     /// token instead would lock its mutex, per socket, on every broadcast.)
