@@ -175,52 +175,49 @@ impl Wire {
     /// connection closed.
     async fn next_text(&mut self) -> Option<&str> {
         loop {
+            // Drop the frame handled last, then handle the next one whole, or read more.
             self.buf.copy_within(self.consumed..self.len, 0);
             self.len -= self.consumed;
             self.consumed = 0;
-            while let Some((opcode, payload, length)) = frame(&self.buf[..self.len]) {
-                self.consumed = length;
-                match opcode {
-                    // engine.io's ping, answered here (it comes during the handshake too).
-                    0x1 if self.buf[payload.clone()] == *b"2" => {
-                        PINGS.fetch_add(1, Ordering::Relaxed);
-                        self.send(&[0x81, 0x81, 0, 0, 0, 0, b'3']).await.ok()?;
-                    }
-                    0x1 => return std::str::from_utf8(&self.buf[payload]).ok(),
-                    0x8 => return None,
-                    0x9 => {
-                        let pong = [
-                            &[0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0][..],
-                            &self.buf[payload],
-                        ]
-                        .concat();
-                        self.send(&pong).await.ok()?;
-                    }
-                    _ => {}
+            let Some((opcode, payload, length)) = frame(&self.buf[..self.len]) else {
+                if !matches!(self.fill().await, Ok(1..)) {
+                    return None;
                 }
-                self.buf.copy_within(self.consumed..self.len, 0);
-                self.len -= self.consumed;
-                self.consumed = 0;
-            }
-            if !matches!(self.fill().await, Ok(1..)) {
-                return None;
+                continue;
+            };
+            self.consumed = length;
+            match opcode {
+                // engine.io's ping, answered here (it comes during the handshake too).
+                0x1 if self.buf[payload.clone()] == *b"2" => {
+                    PINGS.fetch_add(1, Ordering::Relaxed);
+                    self.send_frame(0x1, b"3").await.ok()?;
+                }
+                0x1 => return std::str::from_utf8(&self.buf[payload]).ok(),
+                0x8 => return None,
+                0x9 => {
+                    let data = self.buf[payload].to_vec();
+                    self.send_frame(0xa, &data).await.ok()?;
+                }
+                _ => {}
             }
         }
     }
 
     /// Sends a short (< 126 bytes) text message.
     async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
-        let frame = [
-            &[0x81, 0x80 | text.len() as u8, 0, 0, 0, 0][..],
-            text.as_bytes(),
-        ]
-        .concat();
-        self.send(&frame).await
+        self.send_frame(0x1, text.as_bytes()).await
     }
 
-    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// Sends one frame of `opcode` with a short (< 126 bytes) payload, masked with a zero key.
+    async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
         use tokio::io::AsyncWriteExt as _;
-        self.stream.write_all(bytes).await
+        debug_assert!(payload.len() < 126);
+        let frame = [
+            &[0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0][..],
+            payload,
+        ]
+        .concat();
+        self.stream.write_all(&frame).await
     }
 }
 
