@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The event carrying the count (the reference's name).
-pub const ROOM: &str = "site-visitors";
+const EVENT: &str = "site-visitors";
 
 /// The rooms greeted sockets are spread over (round robin), each broadcast by a task of its own: the sends of one
 /// broadcast — straight `send`s into each idle websocket (engine.io change 4) — run on every worker thread at once.
@@ -73,7 +73,7 @@ async fn broadcast<A: Adapter>(io: &SocketIo<A>, count: i64) {
             let io = io.clone();
             tokio::spawn(async move {
                 let Some(ns) = io.of("/") else { return };
-                if let Err(err) = ns.local().to(part).volatile().emit(ROOM, &count).await {
+                if let Err(err) = ns.local().to(part).volatile().emit(EVENT, &count).await {
                     tracing::debug!(%err, "visitor broadcast failed");
                 }
             })
@@ -104,7 +104,7 @@ impl Default for Sent {
 
 /// Sends `count` to `socket` through its volatile slot (where broadcasts go too, so counts stay in order).
 fn emit<A: Adapter>(socket: &SocketRef<A>, count: i64) {
-    let _ = socket.volatile().emit(ROOM, &count);
+    let _ = socket.volatile().emit(EVENT, &count);
 }
 
 /// The greeting of a new socket: `count`, unless the broadcaster got to the socket first.

@@ -593,19 +593,19 @@ where
         crate::direct::prefetch(&raw const self.volatile);
     }
 
-    /// plaza patch (test harness): the volatile packets waiting to be written, taken (as the transport would).
-    #[doc(hidden)]
-    #[cfg(feature = "__test_harness")]
-    pub fn take_volatile(&self) -> Option<PacketBuf> {
-        self.volatile.take()
-    }
-
     /// plaza patch (change 5): the second step of [`Socket::prefetch_volatile`]: reads the direct-write handle's
     /// address (fetched by the first step) and asks for its state.
     #[doc(hidden)]
     #[inline]
     pub fn prefetch_direct(&self) {
         crate::direct::prefetch(Arc::as_ptr(&self.direct));
+    }
+
+    /// plaza patch (test harness): the volatile packets waiting to be written, taken (as the transport would).
+    #[doc(hidden)]
+    #[cfg(feature = "__test_harness")]
+    pub fn take_volatile(&self) -> Option<PacketBuf> {
+        self.volatile.take()
     }
 
     /// plaza patch: always `true` — the packets replace whatever was waiting, and the transport of a closed

@@ -597,6 +597,12 @@ mod tests {
         tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, Some(fd)));
         // The reader, as in `on_init`: tungstenite answers pings and closes from here, through `Guarded` too.
         tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+        wait_idle(&socket).await;
+        (socket, client)
+    }
+
+    /// Returns once the writer waits with nothing in hand (a direct write may start).
+    async fn wait_idle(socket: &Socket<()>) {
         tokio::time::timeout(TIMEOUT, async {
             while !socket.direct.is_idle() {
                 tokio::task::yield_now().await;
@@ -604,7 +610,6 @@ mod tests {
         })
         .await
         .expect("the writer should wait idle");
-        (socket, client)
     }
 
     fn message(text: &'static str) -> engineioxide_core::PacketBuf {
@@ -677,13 +682,7 @@ mod tests {
         assert_eq!(next_text(&mut client).await, Message::text("4third"));
         assert_eq!(next_text(&mut client).await, Message::text("4after"));
         // And the socket is idle again, for the next direct write.
-        tokio::time::timeout(TIMEOUT, async {
-            while !socket.direct.is_idle() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("idle again");
+        wait_idle(&socket).await;
         assert!(matches!(socket.direct.try_write(message("next"), || true), Ok(None)));
         assert_eq!(next_text(&mut client).await, Message::text("4next"));
     }
